@@ -1,0 +1,136 @@
+// Package backend declares the contracts between an accelerator cache and the stores it
+// runs on: a [Local] in-process store of typed entries (L1), a [Remote] store of bytes
+// (L2, Redis by default), and a [PubSub] transport for cross-instance invalidation.
+//
+// The default implementations live in the packages local (otter), rueidisremote
+// (rueidis) and, in its own module, goredisremote (go-redis). Any type that satisfies
+// these interfaces can replace them; the package backendtest holds a conformance
+// suite that an implementation runs against itself.
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Entry is what a [Local] backend stores for one key.
+//
+// The cache decides freshness from ExpireAt; the backend only has to forget the entry
+// once its physical deadline ([Entry.Deadline]) has passed. Times are Unix
+// nanoseconds.
+type Entry[V any] struct {
+	// Value is the cached value. It is the zero value when Null is set.
+	Value V
+	// ExpireAt is the logical expiry: after it the entry is stale and a read goes on
+	// to the next layer or the loader.
+	ExpireAt int64
+	// StaleUntil, when later than ExpireAt, keeps a stale copy until then so that it
+	// can be served when the loader fails. Zero means the entry has no stale window.
+	StaleUntil int64
+	// Epoch is the cache's invalidation epoch at the time the entry was written; the
+	// cache ignores entries written under an older epoch.
+	Epoch uint64
+	// Null marks a negative-cache entry: the source of truth had no value.
+	Null bool
+}
+
+// Deadline returns the time after which the backend may drop the entry: the later of
+// ExpireAt and StaleUntil.
+func (e *Entry[V]) Deadline() int64 {
+	return max(e.ExpireAt, e.StaleUntil)
+}
+
+// Local is an in-process store of typed entries keyed by the cache's own key type.
+//
+// Implementations must be safe for concurrent use. Get must not return an entry whose
+// [Entry.Deadline] has passed (a backend reading a coarse clock may be late by its
+// resolution, a millisecond for the default); it may drop entries earlier (eviction). One Local serves
+// one cache: the cache calls Clear to drop everything it holds.
+//
+// NOTE: Get sits on the hot path of every cache read; it should not allocate.
+type Local[K comparable, V any] interface {
+	// Get returns the entry stored for key, if any.
+	Get(key K) (Entry[V], bool)
+	// Set stores entry for key, replacing any previous entry.
+	Set(key K, entry Entry[V])
+	// Delete removes key.
+	Delete(key K)
+	// Clear removes every entry.
+	Clear()
+	// Len returns the number of entries held, which may be an estimate.
+	Len() int
+}
+
+// Item is one key of a [Remote.MSet] call.
+type Item struct {
+	// Key is the full remote key.
+	Key string
+	// Value is the encoded value. The backend must not retain it after MSet returns.
+	Value []byte
+	// TTL is how long the remote store keeps the key; it is always positive.
+	TTL time.Duration
+}
+
+// Remote is a store of bytes with a time to live, such as Redis.
+//
+// Implementations must be safe for concurrent use. Each batch method costs one round
+// trip to each server it touches (MGET or a pipeline), never one per key, and never
+// sends a multi-key command across Redis Cluster hash slots.
+//
+// A value handed back by Get or MGet is only read by the cache and not retained after
+// the next call, so an implementation may return a view of its own buffer. Values the
+// cache writes are never empty.
+type Remote interface {
+	// Get returns the value stored at key, or nil and no error when key is absent.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// MGet returns one slot per key, in order: the value, or nil when the key is
+	// absent.
+	MGet(ctx context.Context, keys []string) ([][]byte, error)
+	// Set stores value at key for ttl.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// MSet stores every item, each with its own TTL.
+	MSet(ctx context.Context, items []Item) error
+	// Del removes keys; absent keys are not an error.
+	Del(ctx context.Context, keys ...string) error
+}
+
+// EventKind says what a subscription [Event] reports.
+type EventKind uint8
+
+const (
+	// EventSubscribed reports that the subscription is confirmed by the server: from
+	// now on, messages published on the channel are delivered. Every subscription
+	// reports it once before its first message.
+	EventSubscribed EventKind = iota + 1
+	// EventMessage carries one published message.
+	EventMessage
+)
+
+// Event is one thing that happened on a subscription.
+type Event struct {
+	// Kind says what happened.
+	Kind EventKind
+	// Payload is the message, for EventMessage. It is valid only during the handler
+	// call.
+	Payload []byte
+}
+
+// ErrSubscriptionClosed reports that a subscription ended because its context was done.
+var ErrSubscriptionClosed = errors.New("backend: subscription closed")
+
+// PubSub is an at-most-once broadcast transport, such as Redis Pub/Sub, used for
+// cross-instance invalidation.
+type PubSub interface {
+	// Publish sends message to every current subscriber of channel.
+	Publish(ctx context.Context, channel string, message []byte) error
+	// Subscribe subscribes to channel and calls handler, from a single goroutine, for
+	// each event until the subscription ends. It always returns a non-nil error: an
+	// error wrapping [ErrSubscriptionClosed] when ctx is done, or the reason the
+	// subscription broke (a lost connection, a server that dropped the client).
+	//
+	// NOTE: Subscribe must return on any interruption instead of reconnecting on its
+	// own: messages published while a subscription is down are lost, and the caller
+	// must learn that it happened.
+	Subscribe(ctx context.Context, channel string, handler func(Event)) error
+}
