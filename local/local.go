@@ -1,0 +1,130 @@
+// Package local is the default in-process layer (L1) of an accelerator cache: a
+// W-TinyLFU cache from github.com/maypok86/otter/v2 that stores typed entries, bounded
+// by entry count or by weight, with a per-entry expiry.
+package local
+
+import (
+	"errors"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/internal/clock"
+)
+
+// DefaultMaximumSize is the entry bound of a [Store] whose options set no bound.
+const DefaultMaximumSize = 10_000
+
+// Options configures a [Store]. The zero value is a store of [DefaultMaximumSize]
+// entries.
+type Options[K comparable, V any] struct {
+	// MaximumSize bounds the number of entries. Zero means [DefaultMaximumSize] when
+	// MaximumWeight is zero too. It conflicts with MaximumWeight.
+	MaximumSize int
+	// MaximumWeight bounds the total weight of the entries, as reported by Weigher.
+	// It requires Weigher and conflicts with MaximumSize.
+	MaximumWeight uint64
+	// Weigher returns the weight of one entry; it must be cheap and must not return
+	// different weights for the same key and value. Only with MaximumWeight. A
+	// negative-cache entry is weighed with the zero value of V.
+	Weigher func(key K, value V) uint32
+}
+
+// Store is an in-process [backend.Local] on otter. It is safe for concurrent use.
+type Store[K comparable, V any] struct {
+	cache   *otter.Cache[K, backend.Entry[V]]
+	clock   *otter.CoarseClock
+	release func()
+}
+
+var _ backend.Local[string, int] = (*Store[string, int])(nil)
+
+// New returns a store configured by opts, or an error when the options conflict.
+func New[K comparable, V any](opts Options[K, V]) (*Store[K, V], error) {
+	if opts.MaximumSize < 0 {
+		return nil, errors.New("local: MaximumSize is negative")
+	}
+	if opts.MaximumWeight > 0 && opts.MaximumSize > 0 {
+		return nil, errors.New("local: MaximumSize and MaximumWeight are both set; choose one")
+	}
+	if opts.MaximumWeight > 0 && opts.Weigher == nil {
+		return nil, errors.New("local: MaximumWeight requires a Weigher")
+	}
+	if opts.Weigher != nil && opts.MaximumWeight == 0 {
+		return nil, errors.New("local: Weigher requires MaximumWeight")
+	}
+	clk, release := clock.Acquire()
+	s := &Store[K, V]{clock: clk, release: release}
+	o := &otter.Options[K, backend.Entry[V]]{
+		Clock:            clk,
+		ExpiryCalculator: otter.ExpiryWritingFunc(s.expiresAfter),
+	}
+	switch {
+	case opts.MaximumWeight > 0:
+		weigh := opts.Weigher
+		o.MaximumWeight = opts.MaximumWeight
+		o.Weigher = func(key K, e backend.Entry[V]) uint32 { return weigh(key, e.Value) }
+	case opts.MaximumSize > 0:
+		o.MaximumSize = opts.MaximumSize
+	default:
+		o.MaximumSize = DefaultMaximumSize
+	}
+	c, err := otter.New(o)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	s.cache = c
+	return s, nil
+}
+
+func (s *Store[K, V]) expiresAfter(e otter.Entry[K, backend.Entry[V]]) time.Duration {
+	d := time.Duration(e.Value.Deadline() - s.clock.NowNano())
+	return max(d, time.Nanosecond)
+}
+
+// Get returns the entry for key unless it is absent or past its deadline.
+func (s *Store[K, V]) Get(key K) (backend.Entry[V], bool) {
+	return s.cache.GetIfPresent(key)
+}
+
+// Set stores entry for key until [backend.Entry.Deadline].
+func (s *Store[K, V]) Set(key K, entry backend.Entry[V]) {
+	if entry.Deadline() <= s.clock.NowNano() {
+		s.cache.Invalidate(key)
+		return
+	}
+	s.cache.Set(key, entry)
+}
+
+// Delete removes key.
+func (s *Store[K, V]) Delete(key K) {
+	s.cache.Invalidate(key)
+}
+
+// Clear removes every entry.
+func (s *Store[K, V]) Clear() {
+	s.cache.InvalidateAll()
+}
+
+// Len returns the estimated number of entries.
+func (s *Store[K, V]) Len() int {
+	return s.cache.EstimatedSize()
+}
+
+// WeightedSize returns the total weight of the entries, or 0 when the store is
+// bounded by entry count.
+func (s *Store[K, V]) WeightedSize() uint64 {
+	if !s.cache.IsWeighted() {
+		return 0
+	}
+	return s.cache.WeightedSize()
+}
+
+// Close stops the store's background goroutines. The store stays usable, but stops
+// expiring entries proactively. Close is idempotent.
+func (s *Store[K, V]) Close() {
+	s.cache.StopAllGoroutines()
+	s.release()
+}

@@ -1,0 +1,352 @@
+// Package rueidisremote is the default remote backend of accelerator: a
+// [backend.Remote] and [backend.PubSub] over the rueidis Redis client.
+//
+// It works with a standalone Redis, Redis Sentinel and Redis Cluster alike; rueidis
+// picks the mode from the client options. In a cluster, batch operations are split
+// by hash slot and sent in one pipeline, so that no multi-key command ever spans two
+// slots.
+//
+// Build a [Remote] from a URL with [NewFromURL], from full client options with
+// [NewFromOptions], or around a client you already have with [New].
+package rueidisremote
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+
+	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/internal/slot"
+)
+
+var (
+	_ backend.Remote = (*Remote)(nil)
+	_ backend.PubSub = (*Remote)(nil)
+)
+
+// Remote is a [backend.Remote] and a [backend.PubSub] over a rueidis client.
+//
+// It is safe for concurrent use.
+type Remote struct {
+	client    rueidis.Client
+	cluster   bool
+	owned     bool
+	closeOnce sync.Once
+}
+
+// New returns a Remote that sends its commands through client.
+//
+// The caller keeps ownership of client: [Remote.Close] does not close it, and client
+// must stay open as long as the Remote is used. It panics if client is nil.
+func New(client rueidis.Client) *Remote {
+	if client == nil {
+		panic("rueidisremote: New called with a nil client")
+	}
+	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster}
+}
+
+// NewFromURL connects to the Redis server, Sentinel or Cluster that url describes and
+// returns a Remote that owns the connection; [Remote.Close] closes it.
+//
+// url is parsed by [rueidis.ParseURL]: redis:// and rediss:// (TLS) and unix://
+// addresses, with optional user and password, a database number as path, more
+// addresses as addr= parameters (for a cluster or a set of sentinels), master_set=
+// for Sentinel, and dial_timeout=, write_timeout=, protocol=2, max_retries=0 and
+// client_name= parameters.
+func NewFromURL(url string) (*Remote, error) {
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("rueidisremote: parse url: %w", err)
+	}
+	return NewFromOptions(opt)
+}
+
+// NewFromOptions connects with the rueidis client options opt and returns a Remote
+// that owns the connection; [Remote.Close] closes it. opt selects standalone,
+// Sentinel (opt.Sentinel.MasterSet) or Cluster mode as in [rueidis.NewClient].
+//
+// NOTE: the Remote never uses rueidis' client-side caching, so it always sets
+// opt.DisableCache; this also lets it talk to servers without RESP3. When opt sets
+// no RetryDelay, it installs [BoundedRetryDelay]: rueidis' default retries a read
+// with no deadline for as long as the server is unreachable, and a cache read must
+// fail fast and fall through to the loader instead.
+func NewFromOptions(opt rueidis.ClientOption) (*Remote, error) {
+	opt.DisableCache = true
+	if opt.RetryDelay == nil {
+		opt.RetryDelay = BoundedRetryDelay
+	}
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("rueidisremote: connect: %w", err)
+	}
+	r := New(client)
+	r.owned = true
+	return r, nil
+}
+
+// MaxRetries is the number of retries [BoundedRetryDelay] allows a read-only command
+// after a network error.
+const MaxRetries = 2
+
+// BoundedRetryDelay is a rueidis RetryDelayFn that retries a read-only command at most
+// [MaxRetries] times, after 1 ms and 5 ms, then gives up. Use it in the options of a
+// client you build yourself for [New]:
+//
+//	rueidis.ClientOption{InitAddress: addrs, RetryDelay: rueidisremote.BoundedRetryDelay}
+func BoundedRetryDelay(attempts int, _ rueidis.Completed, _ error) time.Duration {
+	switch {
+	case attempts <= 1:
+		return time.Millisecond
+	case attempts <= MaxRetries:
+		return 5 * time.Millisecond
+	}
+	return -1
+}
+
+// Client returns the rueidis client the Remote sends its commands through.
+func (r *Remote) Client() rueidis.Client {
+	return r.client
+}
+
+// Close closes the client when the Remote owns it (it was built by [NewFromURL] or
+// [NewFromOptions]); otherwise it does nothing. Close is idempotent.
+func (r *Remote) Close() {
+	if r.owned {
+		r.closeOnce.Do(r.client.Close)
+	}
+}
+
+// Get returns the value stored at key, or nil and no error when key is absent. It
+// sends one GET.
+//
+// NOTE: the returned slice is a view of the reply buffer, which rueidis allocates for
+// this reply alone; nothing else refers to it. It must be treated as read-only, as
+// the [backend.Remote] contract already requires.
+func (r *Remote) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("rueidisremote: get: %w", err)
+	}
+	v, err := r.client.Do(ctx, r.client.B().Get().Key(key).Build()).AsBytes()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("rueidisremote: get: %w", err)
+	}
+	return nonNil(v), nil
+}
+
+// MGet returns one slot per key, in order: the value, or nil when the key is absent.
+//
+// Outside a cluster it sends one MGET. In a cluster it sends one MGET per hash slot
+// among keys, all in one pipelined call that reaches each node once. An empty keys
+// costs no round trip. The values are views, as for [Remote.Get].
+func (r *Remote) MGet(ctx context.Context, keys []string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return [][]byte{}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("rueidisremote: mget: %w", err)
+	}
+	out := make([][]byte, len(keys))
+	if !r.cluster {
+		resp := r.client.Do(ctx, r.client.B().Mget().Key(keys...).Build())
+		if err := fill(out, resp, nil); err != nil {
+			return nil, fmt.Errorf("rueidisremote: mget: %w", err)
+		}
+		return out, nil
+	}
+	g := groupBySlot(keys)
+	cmds := make(rueidis.Commands, 0, g.len())
+	for i := range g.len() {
+		cmds = append(cmds, r.client.B().Mget().Key(g.keys(keys, i)...).Build())
+	}
+	for i, resp := range r.client.DoMulti(ctx, cmds...) {
+		if err := fill(out, resp, g.indices(i)); err != nil {
+			return nil, fmt.Errorf("rueidisremote: mget: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// fill stores the values of an MGET reply into out, at the positions idx, or at the
+// positions 0..n when idx is nil.
+func fill(out [][]byte, resp rueidis.RedisResult, idx []int) error {
+	vals, err := resp.ToArray()
+	if err != nil {
+		return err
+	}
+	want := len(out)
+	if idx != nil {
+		want = len(idx)
+	}
+	if len(vals) != want {
+		return fmt.Errorf("%w: %d values for %d keys", errBadReply, len(vals), want)
+	}
+	for j := range vals {
+		if vals[j].IsNil() {
+			continue
+		}
+		v, err := vals[j].AsBytes()
+		if err != nil {
+			return err
+		}
+		pos := j
+		if idx != nil {
+			pos = idx[j]
+		}
+		out[pos] = nonNil(v)
+	}
+	return nil
+}
+
+// errBadReply reports a reply whose shape does not match the command.
+var errBadReply = errors.New("unexpected reply")
+
+// Set stores value at key for ttl with one SET ... PX. The TTL is rounded up to a
+// whole millisecond, and is at least one.
+func (r *Remote) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("rueidisremote: set: %w", err)
+	}
+	if err := r.client.Do(ctx, r.setCmd(key, value, ttl)).Error(); err != nil {
+		return fmt.Errorf("rueidisremote: set: %w", err)
+	}
+	return nil
+}
+
+// setCmd builds SET key value PX ttl.
+//
+// The value is copied: when ctx ends first, rueidis returns while the command may
+// still wait in its write queue, and the caller is free to reuse its buffer by then.
+func (r *Remote) setCmd(key string, value []byte, ttl time.Duration) rueidis.Completed {
+	return r.client.B().Set().Key(key).Value(string(value)).PxMilliseconds(millis(ttl)).Build()
+}
+
+// millis rounds ttl up to whole milliseconds, at least one.
+func millis(ttl time.Duration) int64 {
+	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	return max(ms, 1)
+}
+
+// MSet stores every item, each with its own TTL, with one SET ... PX per item sent in
+// one pipelined call; in a cluster, rueidis routes each SET to its node. Errors of
+// single items are joined; an empty items costs no round trip.
+func (r *Remote) MSet(ctx context.Context, items []backend.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("rueidisremote: mset: %w", err)
+	}
+	cmds := make(rueidis.Commands, len(items))
+	for i, it := range items {
+		cmds[i] = r.setCmd(it.Key, it.Value, it.TTL)
+	}
+	var errs []error
+	for i, resp := range r.client.DoMulti(ctx, cmds...) {
+		if err := resp.Error(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", items[i].Key, err))
+		}
+	}
+	if errs != nil {
+		return fmt.Errorf("rueidisremote: mset: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Del removes keys; absent keys are not an error. Outside a cluster it sends one DEL;
+// in a cluster, one DEL per hash slot, in one pipelined call. An empty keys costs no
+// round trip.
+func (r *Remote) Del(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("rueidisremote: del: %w", err)
+	}
+	if !r.cluster {
+		if err := r.client.Do(ctx, r.client.B().Del().Key(keys...).Build()).Error(); err != nil {
+			return fmt.Errorf("rueidisremote: del: %w", err)
+		}
+		return nil
+	}
+	g := groupBySlot(keys)
+	cmds := make(rueidis.Commands, 0, g.len())
+	for i := range g.len() {
+		cmds = append(cmds, r.client.B().Del().Key(g.keys(keys, i)...).Build())
+	}
+	var errs []error
+	for _, resp := range r.client.DoMulti(ctx, cmds...) {
+		if err := resp.Error(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if errs != nil {
+		return fmt.Errorf("rueidisremote: del: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// slotGroups is a batch of keys split by hash slot: order lists key positions sorted
+// by slot, and group i is order[starts[i]:starts[i+1]].
+type slotGroups struct {
+	order  []int
+	starts []int
+	buf    []string
+}
+
+func groupBySlot(keys []string) *slotGroups {
+	slots := make([]uint16, len(keys))
+	order := make([]int, len(keys))
+	for i, k := range keys {
+		slots[i] = slot.Of(k)
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(slots[a], slots[b]) })
+	starts := []int{0}
+	for i := 1; i < len(order); i++ {
+		if slots[order[i]] != slots[order[i-1]] {
+			starts = append(starts, i)
+		}
+	}
+	starts = append(starts, len(order))
+	return &slotGroups{order: order, starts: starts, buf: make([]string, 0, len(keys))}
+}
+
+// len returns the number of groups.
+func (g *slotGroups) len() int { return len(g.starts) - 1 }
+
+// indices returns the key positions of group i.
+func (g *slotGroups) indices(i int) []int { return g.order[g.starts[i]:g.starts[i+1]] }
+
+// keys returns the keys of group i. The slice is reused by the next call; the
+// command builder copies it.
+func (g *slotGroups) keys(keys []string, i int) []string {
+	g.buf = g.buf[:0]
+	for _, pos := range g.indices(i) {
+		g.buf = append(g.buf, keys[pos])
+	}
+	return g.buf
+}
+
+// nonNil turns the empty value, which rueidis may return as nil, into an empty
+// slice, so that it is not mistaken for an absent key.
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+// bytesView returns the bytes of s without copying them.
+func bytesView(s string) []byte {
+	return nonNil(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
