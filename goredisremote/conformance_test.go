@@ -1,0 +1,42 @@
+package goredisremote_test
+
+import (
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/backendtest"
+	"github.com/accelerator-go/accelerator/goredisremote"
+)
+
+// TestConformance runs the backendtest suites against each client type New knows:
+// a standalone server, a 3-master Redis Cluster and a Ring of two servers. One
+// server (or cluster) is shared by the subtests of each, as the suites allow.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		client func(t *testing.T) redis.UniversalClient
+	}{
+		{"standalone", func(t *testing.T) redis.UniversalClient { _, c := newClient(t); return c }},
+		{"standalone RESP2", func(t *testing.T) redis.UniversalClient {
+			_, c := newClient(t, func(o *redis.Options) { o.Protocol = 2 })
+			return c
+		}},
+		{"cluster", func(t *testing.T) redis.UniversalClient { _, c := newClusterClient(t); return c }},
+		{"ring", func(t *testing.T) redis.UniversalClient { _, c := newRing(t); return c }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := goredisremote.New(tt.client(t))
+			t.Run("Remote", func(t *testing.T) {
+				backendtest.TestRemote(t, func(*testing.T) backend.Remote { return r })
+			})
+			t.Run("PubSub", func(t *testing.T) {
+				backendtest.TestPubSub(t, func(*testing.T) backend.PubSub { return r })
+			})
+		})
+	}
+}
