@@ -45,7 +45,20 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 // NOTE: if the loader panics, the Get that started the load panics with a
 // [*PanicError], and Gets that shared it return that error.
 func (c *Cache[K, V]) Get(ctx context.Context, key K, opts ...ReadOption) (value V, found bool, err error) {
-	return c.c.get(ctx, key, readFlagsOf(opts))
+	return c.c.get(ctx, key, readFlagsOf(opts), c.c.src)
+}
+
+// GetOrLoad is [Cache.Get] with loader in place of [Options.Loader] for this read:
+// on a miss in every layer, loader loads key, and its result is cached like any load.
+// Concurrent misses of one key share one load, whichever loader each passed.
+//
+// It returns [ErrNilLoader] when loader is nil.
+func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader Loader[K, V], opts ...ReadOption) (value V, found bool, err error) {
+	if loader == nil {
+		var zero V
+		return zero, false, ErrNilLoader
+	}
+	return c.c.get(ctx, key, readFlagsOf(opts), sources[K, V]{one: loader})
 }
 
 // MGet returns the values found for keys, in one map: L1 first, then one L2 round
@@ -56,7 +69,19 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, opts ...ReadOption) (value
 // On a load failure MGet returns what the layers held together with an error: the
 // MLoad error, or one [*KeyError] per failed key joined with [errors.Join].
 func (c *Cache[K, V]) MGet(ctx context.Context, keys []K, opts ...ReadOption) (map[K]V, error) {
-	return c.c.mget(ctx, keys, readFlagsOf(opts))
+	return c.c.mget(ctx, keys, readFlagsOf(opts), c.c.src)
+}
+
+// MGetOrLoad is [Cache.MGet] with mloader in place of [Options.MLoader] for this
+// read: the keys missing from every layer are loaded by one mloader call, and cached
+// like any load (negative entries included, with [Options.CacheNullValue]).
+//
+// It returns [ErrNilLoader] when mloader is nil.
+func (c *Cache[K, V]) MGetOrLoad(ctx context.Context, keys []K, mloader MLoader[K, V], opts ...ReadOption) (map[K]V, error) {
+	if mloader == nil {
+		return nil, ErrNilLoader
+	}
+	return c.c.mget(ctx, keys, readFlagsOf(opts), sources[K, V]{many: mloader})
 }
 
 // Set stores value for key in the layers of the mode, L2 first. If the L2 write

@@ -71,13 +71,13 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V) (missi
 	return still, corrupt, nil
 }
 
-func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags) (map[K]V, error) {
+func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags, src sources[K, V]) (map[K]V, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
 	out := make(map[K]V, len(keys))
 	missing, corrupt, err := c.lookup(ctx, keys, out)
-	canLoad := flags&flagDisableLoad == 0 && c.hasLoader()
+	canLoad := flags&flagDisableLoad == 0 && src.any()
 	if err != nil && (ctx.Err() != nil || !canLoad) {
 		return out, err
 	}
@@ -85,7 +85,7 @@ func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags) (map[
 		c.dropCorruptKeys(ctx, corrupt)
 		return out, nil
 	}
-	return out, c.loadMany(ctx, missing, out)
+	return out, c.loadMany(ctx, missing, out, src)
 }
 
 // dropCorruptKeys deletes remote values that could not be decoded; best effort.
@@ -106,15 +106,15 @@ func (c *cache[K, V]) dropCorruptKeys(ctx context.Context, keys []K) {
 // those found to into: with one MLoad call, or with Loads, LoadConcurrency at a time,
 // without an MLoader. A panic of the loader is re-raised here when this call started
 // the load that panicked.
-func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V) error {
-	if c.cfg.MLoader == nil {
-		return c.loadEach(ctx, keys, into)
+func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) error {
+	if src.many == nil {
+		return c.loadEach(ctx, keys, into, src)
 	}
 	epoch := c.epoch.Load()
 	c.metrics.loadedKeys.Add(uint64(len(keys)))
 	spec := loadSpec(c,
 		func(lctx context.Context) (map[K]V, error) {
-			return c.callMLoader(lctx, keys)
+			return c.callMLoader(lctx, keys, src.many)
 		},
 		func(lctx context.Context, m map[K]V, err error) (map[K]V, error) {
 			if err != nil {
@@ -214,7 +214,7 @@ func (c *cache[K, V]) putRemoteMany(ctx context.Context, keys []K, results []loa
 
 // loadEach loads keys one by one through the single-key path, LoadConcurrency at a
 // time, and joins the failures as *KeyError.
-func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V) error {
+func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) error {
 	type result struct {
 		key    K
 		r      loaded[V]
@@ -228,7 +228,7 @@ func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V) erro
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err, shared := c.loadOne(ctx, k)
+			r, err, shared := c.loadOne(ctx, k, src)
 			results[i] = result{key: k, r: r, err: err, shared: shared}
 		})
 	}
@@ -269,7 +269,7 @@ func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if !c.hasLoader() {
+	if !c.src.any() {
 		return 0, ErrNoLoader
 	}
 	held := make(map[K]V, len(keys))
@@ -282,7 +282,7 @@ func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (int, error) {
 	for start := 0; start < len(missing); start += c.cfg.WarmupBatchSize {
 		batch := missing[start:min(start+c.cfg.WarmupBatchSize, len(missing))]
 		got := make(map[K]V, len(batch))
-		if err := c.loadMany(ctx, batch, got); err != nil {
+		if err := c.loadMany(ctx, batch, got, c.src); err != nil {
 			errs = append(errs, err)
 		}
 		loadedN += len(got)

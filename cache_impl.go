@@ -36,9 +36,11 @@ type cache[K comparable, V any] struct {
 	// errTimeout is the error of a load that outlived the loader timeout.
 	errTimeout error
 	closed     atomic.Bool
-	loads      singleflight.Group[K, loaded[V]]
-	metrics    *metrics
-	bufs       sync.Pool
+	// src holds Options.Loader and Options.MLoader.
+	src     sources[K, V]
+	loads   singleflight.Group[K, loaded[V]]
+	metrics *metrics
+	bufs    sync.Pool
 }
 
 // loaded is the result of loading one key.
@@ -53,6 +55,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		return nil, err
 	}
 	c := &cache[K, V]{cfg: cfg, metrics: newMetrics(), closeLocal: func() {}}
+	c.src = sources[K, V]{one: cfg.Loader, many: cfg.MLoader}
 	c.errTimeout = fmt.Errorf("%w (after %v)", ErrLoaderTimeout, cfg.LoaderTimeout)
 	c.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	if cfg.Mode.hasLocal() {
@@ -85,7 +88,7 @@ func (c *cache[K, V]) close() error {
 
 // get is the single-key read. The L1 hit path is kept small and free of allocations;
 // everything else is in getSlow.
-func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags) (V, bool, error) {
+func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sources[K, V]) (V, bool, error) {
 	if c.closed.Load() {
 		var zero V
 		return zero, false, ErrClosed
@@ -100,13 +103,13 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags) (V, bool,
 		}
 		c.metrics.localMisses.Inc()
 	}
-	return c.getSlow(ctx, key, flags)
+	return c.getSlow(ctx, key, flags, src)
 }
 
-func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags) (V, bool, error) {
+func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags, src sources[K, V]) (V, bool, error) {
 	var zero V
 	var remoteErr error
-	canLoad := flags&flagDisableLoad == 0 && c.hasLoader()
+	canLoad := flags&flagDisableLoad == 0 && src.any()
 	if c.remote != nil {
 		r, hit, corrupt, err := c.getRemote(ctx, key)
 		switch {
@@ -126,16 +129,22 @@ func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags) (V, b
 	if !canLoad {
 		return zero, false, nil
 	}
-	r, err, shared := c.loadOne(ctx, key)
+	r, err, shared := c.loadOne(ctx, key, src)
 	if pe, ok := err.(*PanicError); ok && !shared {
 		panic(pe)
 	}
 	return r.value, r.found, err
 }
 
-func (c *cache[K, V]) hasLoader() bool {
-	return c.cfg.Loader != nil || c.cfg.MLoader != nil
+// sources are the loaders of one read: the cache's own, or those passed to
+// GetOrLoad and MGetOrLoad. They are passed by value so that the L1 hit path does not
+// allocate for them.
+type sources[K comparable, V any] struct {
+	one  Loader[K, V]
+	many MLoader[K, V]
 }
+
+func (s sources[K, V]) any() bool { return s.one != nil || s.many != nil }
 
 // getRemote reads key from L2 and fills L1 on a hit. hit reports a fresh entry, which
 // may be negative; corrupt reports a value that could not be decoded.
@@ -219,11 +228,11 @@ func (c *cache[K, V]) remoteKey(key K) string {
 // loadOne loads key through the singleflight group (or alone, without penetration
 // protection) and writes the result back. shared reports that the caller joined a load
 // started by another.
-func (c *cache[K, V]) loadOne(ctx context.Context, key K) (r loaded[V], err error, shared bool) {
+func (c *cache[K, V]) loadOne(ctx context.Context, key K, src sources[K, V]) (r loaded[V], err error, shared bool) {
 	epoch := c.epoch.Load()
 	spec := loadSpec(c,
 		func(lctx context.Context) (loaded[V], error) {
-			return c.callLoader(lctx, key)
+			return c.callLoader(lctx, key, src)
 		},
 		func(lctx context.Context, r loaded[V], err error) (loaded[V], error) {
 			if err == nil {
@@ -264,11 +273,11 @@ func loadSpec[K comparable, V any, R any](c *cache[K, V], load func(context.Cont
 
 // callLoader runs the single-key loader (or the batch loader with one key), turning a
 // panic into a *PanicError and a timeout into an error wrapping ErrLoaderTimeout.
-func (c *cache[K, V]) callLoader(ctx context.Context, key K) (r loaded[V], err error) {
+func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) (r loaded[V], err error) {
 	c.metrics.loadedKeys.Add(1)
 	defer c.recoverLoad(&err)
-	if c.cfg.Loader == nil {
-		m, err := c.callMLoader(ctx, []K{key})
+	if src.one == nil {
+		m, err := c.callMLoader(ctx, []K{key}, src.many)
 		if err != nil {
 			return r, err
 		}
@@ -277,7 +286,7 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K) (r loaded[V], err e
 		return r, nil
 	}
 	c.metrics.loads.Add(1)
-	r.value, r.found, err = c.cfg.Loader.Load(ctx, key)
+	r.value, r.found, err = src.one.Load(ctx, key)
 	if err != nil {
 		return loaded[V]{}, c.loadFailed(ctx, err)
 	}
@@ -289,10 +298,10 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K) (r loaded[V], err e
 }
 
 // callMLoader runs the batch loader; it counts the call but not the keys.
-func (c *cache[K, V]) callMLoader(ctx context.Context, keys []K) (m map[K]V, err error) {
+func (c *cache[K, V]) callMLoader(ctx context.Context, keys []K, ml MLoader[K, V]) (m map[K]V, err error) {
 	defer c.recoverLoad(&err)
 	c.metrics.mloads.Add(1)
-	m, err = c.cfg.MLoader.MLoad(ctx, keys)
+	m, err = ml.MLoad(ctx, keys)
 	if err != nil {
 		return nil, c.loadFailed(ctx, err)
 	}

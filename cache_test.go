@@ -668,3 +668,31 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestGetOrLoadUsesTheLoaderOfTheCall(t *testing.T) {
+	own := &countingLoader[string, int]{data: map[string]int{"k": 1}}
+	call := &countingLoader[string, int]{data: map[string]int{"k": 2, "j": 3}}
+	c := newLocal(t, accelerator.Options[string, int]{Loader: own, CacheNullValue: true})
+	ctx := context.Background()
+	v, found, err := c.GetOrLoad(ctx, "k", call)
+	if err != nil || !found || v != 2 {
+		t.Fatalf("GetOrLoad = %v %v %v, want the call's loader result 2", v, found, err)
+	}
+	if v, _, _ := c.Get(ctx, "k"); v != 2 || own.calls.Load() != 0 {
+		t.Fatalf("the value GetOrLoad loaded was not cached (Get = %v, own loader calls %d)", v, own.calls.Load())
+	}
+	got, err := c.MGetOrLoad(ctx, []string{"k", "j", "x"}, call)
+	if err != nil || len(got) != 2 || got["j"] != 3 || call.mcalls.Load() != 1 || !slices.Equal(call.batches[0], []string{"j", "x"}) {
+		t.Fatalf("MGetOrLoad = %v, %v with batches %v", got, err, call.batches)
+	}
+	if _, _, err := c.GetOrLoad(ctx, "k", nil); !errors.Is(err, accelerator.ErrNilLoader) {
+		t.Fatalf("GetOrLoad(nil) = %v, want ErrNilLoader", err)
+	}
+	if _, err := c.MGetOrLoad(ctx, nil, nil); !errors.Is(err, accelerator.ErrNilLoader) {
+		t.Fatalf("MGetOrLoad(nil) = %v, want ErrNilLoader", err)
+	}
+	allocs := testing.AllocsPerRun(1000, func() { c.GetOrLoad(ctx, "k", call) })
+	if allocs != 0 {
+		t.Fatalf("GetOrLoad L1 hit allocates %v times, want 0", allocs)
+	}
+}

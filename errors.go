@@ -14,6 +14,9 @@ var (
 	// ErrNoLoader is returned by [Cache.Warmup] when the cache has neither a Loader
 	// nor an MLoader.
 	ErrNoLoader = errors.New("accelerator: cache has no loader")
+	// ErrNilLoader is returned by [Cache.GetOrLoad] and [Cache.MGetOrLoad] when they
+	// are given a nil loader.
+	ErrNilLoader = errors.New("accelerator: nil loader")
 )
 
 // PanicError is the error that callers waiting on a shared load receive when the
