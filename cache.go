@@ -66,8 +66,9 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader Loader[K, V],
 // found, negative entries included, are absent from the map. Duplicate keys are read
 // once.
 //
-// On a load failure MGet returns what the layers held together with an error: the
-// MLoad error, or one [*KeyError] per failed key joined with [errors.Join].
+// On a load failure MGet returns what the layers held (and, with [AllowStale], the
+// stale copies of the keys that failed) together with a [*BatchError] naming the keys
+// left without a value.
 func (c *Cache[K, V]) MGet(ctx context.Context, keys []K, opts ...ReadOption) (map[K]V, error) {
 	return c.c.mget(ctx, keys, readFlagsOf(opts), c.c.src)
 }

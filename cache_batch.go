@@ -3,17 +3,31 @@ package accelerator
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/accelerator-go/accelerator/backend"
 	"github.com/accelerator-go/accelerator/internal/singleflight"
 )
 
+// lookupResult is what the caches hold for a batch of keys.
+type lookupResult[K comparable, V any] struct {
+	// missing are the keys no layer answered, without duplicates.
+	missing []K
+	// corrupt are the keys whose L2 value could not be decoded.
+	corrupt []K
+	// stale holds stale copies of missing keys, collected only for reads that allow
+	// them.
+	stale map[K]loaded[V]
+	// due are the keys found fresh whose refresh is due, with their expiry.
+	due map[K]int64
+}
+
 // lookup reads keys from the caches only: L1, then one L2 round trip for the L1
-// misses. It puts the values found in into, and returns the keys that no layer
-// answered (without duplicates) and the keys whose L2 value was corrupt.
-func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V) (missing, corrupt []K, err error) {
+// misses. It puts the values found into into and returns the rest.
+func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags readFlags) (lookupResult[K, V], error) {
+	var res lookupResult[K, V]
+	wantStale := flags&flagAllowStale != 0 && c.cfg.StaleTTL > 0
+	wantRefresh := c.refreshWindow > 0 && flags&flagDisableLoad == 0
 	seen := make(map[K]struct{}, len(keys))
 	now := c.clock.NowNano()
 	epoch := c.epoch.Load()
@@ -23,52 +37,76 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V) (missi
 		}
 		seen[k] = struct{}{}
 		if c.local == nil {
-			missing = append(missing, k)
+			res.missing = append(res.missing, k)
 			continue
 		}
 		e, ok := c.local.Get(k)
-		if !ok || e.ExpireAt <= now || e.Epoch != epoch {
+		if !ok || e.Epoch != epoch || e.ExpireAt <= now {
 			c.metrics.localMisses.Inc()
-			missing = append(missing, k)
+			res.missing = append(res.missing, k)
+			if ok && wantStale && e.Epoch == epoch && e.StaleUntil > now {
+				res.addStale(k, loaded[V]{value: e.Value, found: !e.Null})
+			}
 			continue
 		}
 		c.metrics.localHits.Inc()
+		if wantRefresh && e.ExpireAt-now < c.refreshWindow {
+			res.addDue(k, e.ExpireAt)
+		}
 		if e.Null {
 			c.metrics.nullHits.Add(1)
 			continue
 		}
 		into[k] = e.Value
 	}
-	if c.remote == nil || len(missing) == 0 {
-		return missing, nil, nil
+	if c.remote == nil || len(res.missing) == 0 {
+		return res, nil
 	}
-	rkeys := make([]string, len(missing))
-	for i, k := range missing {
+	rkeys := make([]string, len(res.missing))
+	for i, k := range res.missing {
 		rkeys[i] = c.remoteKey(k)
 	}
 	data, err := c.remote.MGet(ctx, rkeys)
-	if err == nil && len(data) != len(rkeys) {
-		err = fmt.Errorf("remote backend returned %d values for %d keys", len(data), len(rkeys))
-	}
 	if err != nil {
-		c.metrics.remoteErrors.Add(1)
-		return missing, nil, fmt.Errorf("accelerator: remote mget: %w", err)
+		return res, err
 	}
-	still := missing[:0]
-	for i, k := range missing {
-		r, hit, bad := c.decodeRemote(k, data[i], epoch)
+	still := res.missing[:0]
+	for i, k := range res.missing {
+		rr := c.decodeRemote(k, data[i], epoch)
 		switch {
-		case hit && r.found:
-			into[k] = r.value
-		case hit:
-		case bad:
-			corrupt = append(corrupt, k)
-			still = append(still, k)
-		default:
-			still = append(still, k)
+		case rr.hit:
+			if rr.r.found {
+				into[k] = rr.r.value
+			}
+			if wantRefresh && rr.expireAt-now < c.refreshWindow {
+				res.addDue(k, rr.expireAt)
+			}
+			continue
+		case rr.corrupt:
+			res.corrupt = append(res.corrupt, k)
+		case rr.stale.ok && wantStale:
+			if _, have := res.stale[k]; !have {
+				res.addStale(k, rr.stale.r)
+			}
 		}
+		still = append(still, k)
 	}
-	return still, corrupt, nil
+	res.missing = still
+	return res, nil
+}
+
+func (r *lookupResult[K, V]) addStale(k K, v loaded[V]) {
+	if r.stale == nil {
+		r.stale = make(map[K]loaded[V])
+	}
+	r.stale[k] = v
+}
+
+func (r *lookupResult[K, V]) addDue(k K, expireAt int64) {
+	if r.due == nil {
+		r.due = make(map[K]int64)
+	}
+	r.due[k] = expireAt
 }
 
 func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags, src sources[K, V]) (map[K]V, error) {
@@ -76,16 +114,64 @@ func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags, src s
 		return nil, ErrClosed
 	}
 	out := make(map[K]V, len(keys))
-	missing, corrupt, err := c.lookup(ctx, keys, out)
+	res, err := c.lookup(ctx, keys, out, flags)
 	canLoad := flags&flagDisableLoad == 0 && src.any()
-	if err != nil && (ctx.Err() != nil || !canLoad) {
+	for k, expireAt := range res.due {
+		c.maybeRefresh(ctx, k, src, expireAt, c.clock.NowNano())
+	}
+	if err != nil && ctx.Err() != nil {
 		return out, err
 	}
-	if !canLoad || len(missing) == 0 {
-		c.dropCorruptKeys(ctx, corrupt)
+	if !canLoad || len(res.missing) == 0 {
+		c.dropCorruptKeys(ctx, res.corrupt)
+		c.fillStale(res.missing, res.stale, out)
+		if err != nil && !c.answeredAll(res.missing, res.stale) {
+			return out, err
+		}
 		return out, nil
 	}
-	return out, c.loadMany(ctx, missing, out, src)
+	failed, loadErr := c.loadMany(ctx, res.missing, out, src)
+	if len(failed) == 0 {
+		return out, nil
+	}
+	var lost []K
+	for _, k := range failed {
+		if s, ok := res.stale[k]; ok {
+			c.metrics.staleServed.Add(1)
+			if s.found {
+				out[k] = s.value
+			}
+			continue
+		}
+		lost = append(lost, k)
+	}
+	if len(lost) == 0 {
+		return out, nil
+	}
+	return out, &BatchError[K]{Keys: lost, Err: loadErr}
+}
+
+// fillStale answers keys that were not loaded with their stale copies, if any.
+func (c *cache[K, V]) fillStale(keys []K, stale map[K]loaded[V], out map[K]V) {
+	for _, k := range keys {
+		s, ok := stale[k]
+		if !ok {
+			continue
+		}
+		c.metrics.staleServed.Add(1)
+		if s.found {
+			out[k] = s.value
+		}
+	}
+}
+
+func (c *cache[K, V]) answeredAll(keys []K, stale map[K]loaded[V]) bool {
+	for _, k := range keys {
+		if _, ok := stale[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // dropCorruptKeys deletes remote values that could not be decoded; best effort.
@@ -97,16 +183,14 @@ func (c *cache[K, V]) dropCorruptKeys(ctx context.Context, keys []K) {
 	for i, k := range keys {
 		rkeys[i] = c.remoteKey(k)
 	}
-	if err := c.remote.Del(ctx, rkeys...); err != nil {
-		c.metrics.remoteErrors.Add(1)
-	}
+	c.remote.Del(ctx, rkeys...)
 }
 
 // loadMany loads keys (no duplicates) from the source, writes them back and adds
 // those found to into: with one MLoad call, or with Loads, LoadConcurrency at a time,
-// without an MLoader. A panic of the loader is re-raised here when this call started
-// the load that panicked.
-func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) error {
+// without an MLoader. It returns the keys whose load failed and why. A panic of the
+// loader is re-raised here when this call started the load that panicked.
+func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) (failed []K, err error) {
 	if src.many == nil {
 		return c.loadEach(ctx, keys, into, src)
 	}
@@ -121,18 +205,18 @@ func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src 
 				return nil, err
 			}
 			return c.writeBackMany(lctx, keys, m, epoch), nil
-		})
+		}, nil)
 	found, err := singleflight.Run(ctx, spec)
 	if pe, ok := err.(*PanicError); ok {
 		panic(pe)
 	}
 	if err != nil {
-		return fmt.Errorf("accelerator: mload of %d keys: %w", len(keys), err)
+		return keys, err
 	}
 	for k, v := range found {
 		into[k] = v
 	}
-	return nil
+	return nil, nil
 }
 
 // writeBackMany keeps the keys of m that were asked for, counts them, writes them
@@ -155,12 +239,12 @@ func (c *cache[K, V]) writeBackMany(ctx context.Context, keys []K, m map[K]V, ep
 
 // storeMany writes results[i] for keys[i] in the layers of the mode, L2 first with one
 // round trip. Not-found results are written as negative entries with CacheNullValue
-// and skipped otherwise. It returns the L2 error, already counted.
+// and skipped otherwise. It returns the L2 error; on one, the keys are dropped from L1.
 func (c *cache[K, V]) storeMany(ctx context.Context, keys []K, results []loaded[V], epoch uint64) error {
-	expires := make([]int64, len(keys))
+	remote := make([]deadline, len(keys))
 	var err error
 	if c.remote != nil {
-		err = c.putRemoteMany(ctx, keys, results, expires)
+		err = c.putRemoteMany(ctx, keys, results, remote)
 	}
 	if c.local == nil {
 		return err
@@ -173,14 +257,14 @@ func (c *cache[K, V]) storeMany(ctx context.Context, keys []K, results []loaded[
 			c.local.Delete(k)
 			continue
 		}
-		c.local.Set(k, c.localEntry(results[i], expires[i], epoch))
+		c.local.Set(k, c.localEntry(results[i], remote[i], epoch))
 	}
 	return err
 }
 
 // putRemoteMany encodes every result into one buffer and writes them with one MSet,
-// recording in expires when each L2 entry expires.
-func (c *cache[K, V]) putRemoteMany(ctx context.Context, keys []K, results []loaded[V], expires []int64) error {
+// recording in deadlines when each L2 entry expires.
+func (c *cache[K, V]) putRemoteMany(ctx context.Context, keys []K, results []loaded[V], deadlines []deadline) error {
 	items := make([]backend.Item, 0, len(keys))
 	ends := make([]int, 0, len(keys))
 	var buf []byte
@@ -188,13 +272,13 @@ func (c *cache[K, V]) putRemoteMany(ctx context.Context, keys []K, results []loa
 		if !results[i].found && !c.cfg.CacheNullValue {
 			continue
 		}
-		ttl := c.remoteTTL(!results[i].found)
-		expires[i] = c.clock.NowNano() + int64(ttl)
+		d := c.deadlineIn(c.remoteTTL(!results[i].found))
+		deadlines[i] = d
 		var err error
-		if buf, err = c.appendValue(buf, results[i], ttl); err != nil {
+		if buf, err = c.appendValue(buf, results[i], d); err != nil {
 			return err
 		}
-		items = append(items, backend.Item{Key: c.remoteKey(k), TTL: ttl})
+		items = append(items, backend.Item{Key: c.remoteKey(k), TTL: c.remoteLife(d)})
 		ends = append(ends, len(buf))
 	}
 	if len(items) == 0 {
@@ -205,18 +289,13 @@ func (c *cache[K, V]) putRemoteMany(ctx context.Context, keys []K, results []loa
 		items[i].Value = buf[start:ends[i]]
 		start = ends[i]
 	}
-	if err := c.remote.MSet(ctx, items); err != nil {
-		c.metrics.remoteErrors.Add(1)
-		return fmt.Errorf("accelerator: remote mset: %w", err)
-	}
-	return nil
+	return c.remote.MSet(ctx, items)
 }
 
 // loadEach loads keys one by one through the single-key path, LoadConcurrency at a
 // time, and joins the failures as *KeyError.
-func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) error {
+func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) ([]K, error) {
 	type result struct {
-		key    K
 		r      loaded[V]
 		err    error
 		shared bool
@@ -229,24 +308,26 @@ func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r, err, shared := c.loadOne(ctx, k, src)
-			results[i] = result{key: k, r: r, err: err, shared: shared}
+			results[i] = result{r: r, err: err, shared: shared}
 		})
 	}
 	wg.Wait()
+	var failed []K
 	var errs []error
-	for _, res := range results {
+	for i, res := range results {
 		if pe, ok := res.err.(*PanicError); ok && !res.shared {
 			panic(pe)
 		}
 		if res.err != nil {
-			errs = append(errs, &KeyError[K]{Key: res.key, Err: res.err})
+			failed = append(failed, keys[i])
+			errs = append(errs, &KeyError[K]{Key: keys[i], Err: res.err})
 			continue
 		}
 		if res.r.found {
-			into[res.key] = res.r.value
+			into[keys[i]] = res.r.value
 		}
 	}
-	return errors.Join(errs...)
+	return failed, errors.Join(errs...)
 }
 
 func (c *cache[K, V]) mset(ctx context.Context, items map[K]V) error {
@@ -273,23 +354,28 @@ func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (int, error) {
 		return 0, ErrNoLoader
 	}
 	held := make(map[K]V, len(keys))
-	missing, _, err := c.lookup(ctx, keys, held)
+	res, err := c.lookup(ctx, keys, held, flagDisableLoad)
 	if err != nil && ctx.Err() != nil {
 		return 0, err
 	}
+	var lost []K
 	var errs []error
 	loadedN := 0
-	for start := 0; start < len(missing); start += c.cfg.WarmupBatchSize {
-		batch := missing[start:min(start+c.cfg.WarmupBatchSize, len(missing))]
+	for start := 0; start < len(res.missing); start += c.cfg.WarmupBatchSize {
+		batch := res.missing[start:min(start+c.cfg.WarmupBatchSize, len(res.missing))]
 		got := make(map[K]V, len(batch))
-		if err := c.loadMany(ctx, batch, got, c.src); err != nil {
+		failed, err := c.loadMany(ctx, batch, got, c.src)
+		if len(failed) > 0 {
+			lost = append(lost, failed...)
 			errs = append(errs, err)
 		}
 		loadedN += len(got)
 		if ctx.Err() != nil {
-			errs = append(errs, ctx.Err())
-			break
+			return loadedN, ctx.Err()
 		}
 	}
-	return loadedN, errors.Join(errs...)
+	if len(lost) > 0 {
+		return loadedN, &BatchError[K]{Keys: lost, Err: errors.Join(errs...)}
+	}
+	return loadedN, nil
 }

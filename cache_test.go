@@ -114,10 +114,18 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			_, err := accelerator.New(accelerator.Options[key, int]{Remote: nopRemote{}})
 			return err
 		}, "no built-in KeyEncoder"},
-		{"refresh ahead not yet", func() error {
-			_, err := accelerator.New(accelerator.Options[string, int]{RefreshAhead: time.Second})
+		{"refresh window as long as the ttl", func() error {
+			_, err := accelerator.New(accelerator.Options[string, int]{RefreshAhead: time.Minute, LocalTTL: time.Minute})
 			return err
-		}, "RefreshAhead is not supported yet"},
+		}, "RefreshAhead (1m0s) must be shorter than LocalTTL"},
+		{"beta without probabilistic refresh", func() error {
+			_, err := accelerator.New(accelerator.Options[string, int]{RefreshAhead: time.Second, RefreshBeta: 2})
+			return err
+		}, "RefreshBeta applies to RefreshProbabilistic only"},
+		{"broadcast not yet", func() error {
+			_, err := accelerator.New(accelerator.Options[string, int]{BroadcastInvalidation: true})
+			return err
+		}, "BroadcastInvalidation is not supported yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,13 @@ var (
 	// ErrNoLoader is returned by [Cache.Warmup] when the cache has neither a Loader
 	// nor an MLoader.
 	ErrNoLoader = errors.New("accelerator: cache has no loader")
+	// ErrCircuitOpen is the error of a remote call that the circuit breaker rejected
+	// without sending it: the remote failed repeatedly and is given a backoff before
+	// it is probed again. Reads go on to the loader; writes return it.
+	ErrCircuitOpen = errors.New("accelerator: remote circuit breaker is open")
+	// ErrRemoteTimeout is wrapped in the error of a remote call that did not finish
+	// within [Options.RemoteTimeout].
+	ErrRemoteTimeout = errors.New("accelerator: remote call timed out")
 	// ErrNilLoader is returned by [Cache.GetOrLoad] and [Cache.MGetOrLoad] when they
 	// are given a nil loader.
 	ErrNilLoader = errors.New("accelerator: nil loader")
@@ -40,8 +47,8 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
-// KeyError reports the failure of one key of a batch operation. Batch methods join
-// one KeyError per failed key with [errors.Join].
+// KeyError reports the failure of one key of a batch load without an MLoader, where
+// each key is loaded on its own. A [BatchError] joins them.
 type KeyError[K comparable] struct {
 	// Key is the key that failed.
 	Key K
@@ -56,3 +63,22 @@ func (e *KeyError[K]) Error() string {
 
 // Unwrap returns the reason.
 func (e *KeyError[K]) Unwrap() error { return e.Err }
+
+// BatchError is returned by [Cache.MGet] (and [Cache.MGetOrLoad], [Cache.Warmup]) when
+// loading some keys failed and no stale copy could stand in for them. The keys that
+// were found are still returned.
+type BatchError[K comparable] struct {
+	// Keys are the keys that got no value because their load failed.
+	Keys []K
+	// Err is why: the MLoad error, or the [KeyError]s of the failed Loads joined with
+	// [errors.Join].
+	Err error
+}
+
+// Error returns how many keys failed and why.
+func (e *BatchError[K]) Error() string {
+	return fmt.Sprintf("accelerator: loading %d key(s) failed: %v", len(e.Keys), e.Err)
+}
+
+// Unwrap returns Err.
+func (e *BatchError[K]) Unwrap() error { return e.Err }

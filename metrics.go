@@ -38,6 +38,15 @@ type MetricsSnapshot struct {
 	// SharedLoads counts reads that waited for a load another read had started
 	// (penetration protection at work).
 	SharedLoads uint64
+	// StaleServed counts reads answered by a stale copy because the load failed or
+	// timed out (reads with [AllowStale] only).
+	StaleServed uint64
+	// RefreshAttempts counts background reloads started by refresh-ahead;
+	// RefreshSuccesses and RefreshFailures count how they ended.
+	RefreshAttempts, RefreshSuccesses, RefreshFailures uint64
+	// RemoteRejected counts remote calls the circuit breaker refused to send, and
+	// BreakerOpens the times it opened.
+	RemoteRejected, BreakerOpens uint64
 }
 
 // LocalHitRatio returns LocalHits / (LocalHits + LocalMisses), or 0 before any read.
@@ -64,7 +73,10 @@ type metrics struct {
 	loads, mloads                          atomic.Uint64
 	loadedKeys, loadFound, loadNotFound    atomic.Uint64
 	loadErrors, loadTimeouts, loadPanics   atomic.Uint64
-	sharedLoads                            atomic.Uint64
+	sharedLoads, staleServed               atomic.Uint64
+	refreshAttempts, refreshSuccesses      atomic.Uint64
+	refreshFailures                        atomic.Uint64
+	remoteRejected, breakerOpens           atomic.Uint64
 }
 
 func newMetrics() *metrics {
@@ -90,5 +102,12 @@ func (m *metrics) snapshot(area string) MetricsSnapshot {
 		LoadTimeouts: m.loadTimeouts.Load(),
 		LoadPanics:   m.loadPanics.Load(),
 		SharedLoads:  m.sharedLoads.Load(),
+		StaleServed:  m.staleServed.Load(),
+
+		RefreshAttempts:  m.refreshAttempts.Load(),
+		RefreshSuccesses: m.refreshSuccesses.Load(),
+		RefreshFailures:  m.refreshFailures.Load(),
+		RemoteRejected:   m.remoteRejected.Load(),
+		BreakerOpens:     m.breakerOpens.Load(),
 	}
 }

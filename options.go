@@ -3,6 +3,7 @@ package accelerator
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -21,6 +22,27 @@ const (
 	DefaultWarmupBatchSize = 100
 	DefaultMaxValueSize    = 8 << 20
 	DefaultLocalMaxEntries = 10_000
+	DefaultRemoteTimeout   = 500 * time.Millisecond
+	DefaultBreakerFailures = 5
+	DefaultBreakerBackoff  = time.Second
+	DefaultRefreshBeta     = 1.0
+)
+
+// RefreshPolicy chooses when refresh-ahead reloads an entry inside its window.
+type RefreshPolicy uint8
+
+const (
+	// RefreshFixedWindow, the default, reloads an entry on the first read that finds
+	// it less than [Options.RefreshAhead] from its expiry.
+	RefreshFixedWindow RefreshPolicy = iota
+	// RefreshProbabilistic reloads an entry inside the window with a probability
+	// that grows as its expiry nears: the XFetch rule of "Optimal Probabilistic Cache
+	// Stampede Prevention" (Vattani, Chierichetti and Lowenstein, VLDB 2015): a read
+	// reloads when delta·beta·(−ln u) ≥ the time left, for u uniform in (0, 1], delta
+	// the moving average of this cache's load durations and beta
+	// [Options.RefreshBeta]. Keys written together are then reloaded spread out
+	// instead of all at the start of the window.
+	RefreshProbabilistic
 )
 
 // Options configures a [Cache]. The zero value of every field means its default, and
@@ -100,16 +122,49 @@ type Options[K comparable, V any] struct {
 	// [DefaultMaxValueSize].
 	MaxValueSize int
 
-	// RefreshAhead reloads an entry in the background when a read hits it less than
-	// this long before its expiry.
-	//
-	// NOTE: not supported yet; New rejects a non-zero value.
+	// RefreshAhead turns on refresh-ahead: a read that hits an entry (in L1, or in L2
+	// without L1) less than this long before its expiry returns the cached value at
+	// once and starts one background reload of the key, shared with any foreground
+	// load of it. The reload runs detached from the reader, bounded by LoaderTimeout;
+	// a failed reload keeps the old value, is counted, and the key is not retried for
+	// max(1s, RefreshAhead/4). Entries that nobody reads are not refreshed. Reads with
+	// [DisableLoad] never refresh. Default 0: off. It must be shorter than LocalTTL and
+	// RemoteTTL.
 	RefreshAhead time.Duration
-	// StaleTTL keeps entries this long past their expiry so that reads with
-	// [AllowStale] can be served a stale copy when the loader fails.
-	//
-	// NOTE: not supported yet; New rejects a non-zero value.
+	// RefreshPolicy chooses when an entry inside the refresh window is reloaded.
+	// Default [RefreshFixedWindow]. Only with RefreshAhead.
+	RefreshPolicy RefreshPolicy
+	// RefreshBeta scales the probabilistic rule: above 1 reloads earlier, below 1
+	// later. Default [DefaultRefreshBeta]. Only with RefreshProbabilistic.
+	RefreshBeta float64
+	// StaleTTL keeps entries this long past their expiry, in L1 and in L2, so that a
+	// read with [AllowStale] whose load fails or times out is answered with the stale
+	// copy instead of the error (counted as StaleServed). Stale copies are never
+	// returned once StaleTTL has passed, never to reads without AllowStale, and never
+	// in place of a successful load. Default 0: no stale copies.
 	StaleTTL time.Duration
+
+	// RemoteTimeout bounds every call to the remote backend, so that a frozen or
+	// unreachable Redis cannot hold a read longer than this. Default
+	// [DefaultRemoteTimeout].
+	RemoteTimeout time.Duration
+	// DisableCircuitBreaker turns off the circuit breaker on the remote backend. By
+	// default, after BreakerFailures consecutive failed calls the cache stops sending
+	// commands for BreakerBackoff (doubling on each failed probe, up to 30s), failing
+	// them at once with [ErrCircuitOpen], then lets one probe call through; its
+	// success closes the breaker. Reads fall through to the loader meanwhile.
+	DisableCircuitBreaker bool
+	// BreakerFailures is the number of consecutive failed remote calls that opens the
+	// breaker. Default [DefaultBreakerFailures].
+	BreakerFailures int
+	// BreakerBackoff is how long an opened breaker waits before its first probe.
+	// Default [DefaultBreakerBackoff].
+	BreakerBackoff time.Duration
+
+	// Logger receives one warning per kind of failure (remote calls, loads, decoding,
+	// the breaker opening) per burst of 10 seconds, with the number of failures it
+	// summed up; never keys or values. Default [slog.Default].
+	Logger *slog.Logger
 	// BroadcastInvalidation publishes the keys of every write so that other instances
 	// drop them from their L1.
 	//
@@ -144,6 +199,12 @@ func (o *Options[K, V]) resolve() (config[K, V], error) {
 	c.WarmupBatchSize = orDefault(c.WarmupBatchSize, DefaultWarmupBatchSize)
 	c.MaxValueSize = orDefault(c.MaxValueSize, DefaultMaxValueSize)
 	c.LocalMaxEntries = orDefault(c.LocalMaxEntries, DefaultLocalMaxEntries)
+	c.RemoteTimeout = orDefault(c.RemoteTimeout, DefaultRemoteTimeout)
+	c.BreakerFailures = orDefault(c.BreakerFailures, DefaultBreakerFailures)
+	c.BreakerBackoff = orDefault(c.BreakerBackoff, DefaultBreakerBackoff)
+	if c.RefreshBeta == 0 {
+		c.RefreshBeta = DefaultRefreshBeta
+	}
 	if c.Codec == nil {
 		c.Codec = codec.Msgpack[V]{}
 	}
@@ -180,6 +241,7 @@ func (c *config[K, V]) validate() error {
 	}{
 		{"LocalTTL", c.LocalTTL}, {"RemoteTTL", c.RemoteTTL}, {"NullTTL", c.NullTTL},
 		{"LoaderTimeout", c.LoaderTimeout}, {"RefreshAhead", c.RefreshAhead}, {"StaleTTL", c.StaleTTL},
+		{"RemoteTimeout", c.RemoteTimeout}, {"BreakerBackoff", c.BreakerBackoff},
 	} {
 		if d.v < 0 {
 			bad("%s is negative (%v)", d.name, d.v)
@@ -191,6 +253,7 @@ func (c *config[K, V]) validate() error {
 	}{
 		{"LocalMaxEntries", c.LocalMaxEntries}, {"LoadConcurrency", c.LoadConcurrency},
 		{"WarmupBatchSize", c.WarmupBatchSize}, {"MaxValueSize", c.MaxValueSize},
+		{"BreakerFailures", c.BreakerFailures},
 	} {
 		if n.v < 0 {
 			bad("%s is negative (%d)", n.name, n.v)
@@ -202,16 +265,41 @@ func (c *config[K, V]) validate() error {
 	if math.IsNaN(c.TTLJitter) || c.TTLJitter < 0 || c.TTLJitter >= 1 {
 		bad("TTLJitter must be in [0, 1), got %v", c.TTLJitter)
 	}
-	if c.RefreshAhead != 0 {
-		bad("RefreshAhead is not supported yet")
-	}
-	if c.StaleTTL != 0 {
-		bad("StaleTTL is not supported yet")
-	}
+	c.validateRefresh(bad)
 	if c.BroadcastInvalidation {
 		bad("BroadcastInvalidation is not supported yet")
 	}
 	return errors.Join(errs...)
+}
+
+func (c *config[K, V]) validateRefresh(bad func(string, ...any)) {
+	if math.IsNaN(c.RefreshBeta) || c.RefreshBeta < 0 {
+		bad("RefreshBeta must be positive, got %v", c.RefreshBeta)
+	}
+	if c.RefreshPolicy > RefreshProbabilistic {
+		bad("unknown RefreshPolicy %d", c.RefreshPolicy)
+	}
+	if c.RefreshAhead == 0 {
+		if c.RefreshPolicy != RefreshFixedWindow || c.RefreshBeta != 0 {
+			bad("RefreshPolicy and RefreshBeta need RefreshAhead")
+		}
+		return
+	}
+	if c.RefreshBeta != 0 && c.RefreshPolicy != RefreshProbabilistic {
+		bad("RefreshBeta applies to RefreshProbabilistic only")
+	}
+	for _, ttl := range []struct {
+		name string
+		v    time.Duration
+		used bool
+	}{
+		{"LocalTTL", orDefault(c.LocalTTL, DefaultLocalTTL), c.Mode.hasLocal()},
+		{"RemoteTTL", orDefault(c.RemoteTTL, DefaultRemoteTTL), c.Mode.hasRemote()},
+	} {
+		if ttl.used && c.RefreshAhead >= ttl.v {
+			bad("RefreshAhead (%v) must be shorter than %s (%v)", c.RefreshAhead, ttl.name, ttl.v)
+		}
+	}
 }
 
 func orDefault[T int | time.Duration](v, def T) T {

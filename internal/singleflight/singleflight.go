@@ -27,6 +27,9 @@ type Spec[R any] struct {
 	// caller's values, is not cancelled with it, and ends after Timeout. It must not
 	// panic: a panic would end the process.
 	Load func(ctx context.Context) (R, error)
+	// Tracker, when set, counts the load goroutine from its start to its end, so that
+	// its owner can wait for every load it started.
+	Tracker *sync.WaitGroup
 	// Commit, when set, runs after Load returned in time and before any caller sees the
 	// result, so that a caller who returns finds the cache already written. It may
 	// change the result. It is not called for a load that timed out.
@@ -70,6 +73,25 @@ func (g *Group[K, R]) Do(ctx context.Context, key K, spec Spec[R]) (r R, err err
 	start(ctx, c, spec, func() { g.forget(key, c) })
 	r, err = wait(ctx, c)
 	return r, err, false
+}
+
+// Start starts the load of key with spec unless one is already in flight, and returns
+// at once: it reports whether it started one. The result goes to the callers that join
+// the load with Do meanwhile, and is otherwise dropped (Commit still runs).
+func (g *Group[K, R]) Start(ctx context.Context, key K, spec Spec[R]) bool {
+	g.mu.Lock()
+	if _, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		return false
+	}
+	c := &call[R]{done: make(chan struct{})}
+	if g.calls == nil {
+		g.calls = make(map[K]*call[R])
+	}
+	g.calls[key] = c
+	g.mu.Unlock()
+	start(ctx, c, spec, func() { g.forget(key, c) })
+	return true
 }
 
 // InFlight returns the number of keys with a load in flight.
@@ -124,7 +146,13 @@ func start[R any](ctx context.Context, c *call[R], spec Spec[R], forget func()) 
 			publish(c, zero, spec.TimeoutErr, forget)
 		})
 	}
+	if spec.Tracker != nil {
+		spec.Tracker.Add(1)
+	}
 	go func() {
+		if spec.Tracker != nil {
+			defer spec.Tracker.Done()
+		}
 		defer cancel()
 		r, err := spec.Load(lctx)
 		if !c.claim() {

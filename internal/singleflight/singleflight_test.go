@@ -146,3 +146,38 @@ func TestCommitRunsBeforeCallersReturn(t *testing.T) {
 		t.Fatal("caller returned before Commit ran")
 	}
 }
+
+func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
+	var g Group[string, int]
+	release := make(chan struct{})
+	var calls atomic.Int32
+	var wg sync.WaitGroup
+	spec := Spec[int]{Tracker: &wg, Load: func(context.Context) (int, error) {
+		calls.Add(1)
+		<-release
+		return 5, nil
+	}}
+	if !g.Start(context.Background(), "k", spec) {
+		t.Fatal("Start did not start a load")
+	}
+	if g.Start(context.Background(), "k", spec) {
+		t.Fatal("Start started a second load of a key in flight")
+	}
+	joined := make(chan int, 1)
+	go func() {
+		r, _, shared := g.Do(context.Background(), "k", spec)
+		if !shared {
+			t.Error("Do did not join the started load")
+		}
+		joined <- r
+	}()
+	time.Sleep(10 * time.Millisecond)
+	close(release)
+	if r := <-joined; r != 5 {
+		t.Fatalf("joined caller got %d", r)
+	}
+	wg.Wait()
+	if calls.Load() != 1 {
+		t.Fatalf("%d loads, want 1", calls.Load())
+	}
+}

@@ -1,0 +1,122 @@
+package accelerator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/internal/breaker"
+	"github.com/accelerator-go/accelerator/internal/clock"
+)
+
+// guardedRemote wraps the remote backend with what every call needs: a timeout, the
+// circuit breaker, counting and rate-limited logging of failures, and errors that say
+// which operation failed.
+type guardedRemote struct {
+	r       backend.Remote
+	timeout time.Duration
+	br      *breaker.Breaker // nil when disabled
+	metrics *metrics
+	log     *burstLogger
+}
+
+func newGuardedRemote[K comparable, V any](r backend.Remote, cfg *config[K, V], clk clock.Clock, m *metrics, log *burstLogger) *guardedRemote {
+	g := &guardedRemote{r: r, timeout: cfg.RemoteTimeout, metrics: m, log: log}
+	if !cfg.DisableCircuitBreaker {
+		g.br = breaker.New(cfg.BreakerFailures, cfg.BreakerBackoff, maxBreakerBackoff, clk.NowNano, func() {
+			m.breakerOpens.Add(1)
+			log.problem("breaker", errBreakerOpened)
+		})
+	}
+	return g
+}
+
+// maxBreakerBackoff caps the wait between probes of a remote that keeps failing.
+const maxBreakerBackoff = 30 * time.Second
+
+var errBreakerOpened = errors.New("remote keeps failing; circuit breaker opened")
+
+// begin admits a call: it returns the context to run it on and the function that
+// ends it, or an error when the breaker rejects it.
+func (g *guardedRemote) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if g.br != nil {
+		if err := g.br.Allow(); err != nil {
+			g.metrics.remoteRejected.Add(1)
+			return nil, nil, ErrCircuitOpen
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, g.timeout)
+	return cctx, cancel, nil
+}
+
+// end records the outcome of an admitted call and returns its error, wrapped.
+func (g *guardedRemote) end(ctx, cctx context.Context, op string, err error) error {
+	callerGone := ctx.Err() != nil
+	if g.br != nil {
+		g.br.Done(err != nil && !callerGone)
+	}
+	if err == nil {
+		return nil
+	}
+	if callerGone {
+		return fmt.Errorf("accelerator: remote %s: %w", op, err)
+	}
+	g.metrics.remoteErrors.Add(1)
+	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (after %v): %w", ErrRemoteTimeout, g.timeout, err)
+	}
+	g.log.problem("remote "+op, err)
+	return fmt.Errorf("accelerator: remote %s: %w", op, err)
+}
+
+func (g *guardedRemote) Get(ctx context.Context, key string) ([]byte, error) {
+	cctx, cancel, err := g.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	v, err := g.r.Get(cctx, key)
+	return v, g.end(ctx, cctx, "get", err)
+}
+
+func (g *guardedRemote) MGet(ctx context.Context, keys []string) ([][]byte, error) {
+	cctx, cancel, err := g.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	vs, err := g.r.MGet(cctx, keys)
+	if err == nil && len(vs) != len(keys) {
+		err = fmt.Errorf("backend returned %d values for %d keys", len(vs), len(keys))
+	}
+	return vs, g.end(ctx, cctx, "mget", err)
+}
+
+func (g *guardedRemote) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	cctx, cancel, err := g.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return g.end(ctx, cctx, "set", g.r.Set(cctx, key, value, ttl))
+}
+
+func (g *guardedRemote) MSet(ctx context.Context, items []backend.Item) error {
+	cctx, cancel, err := g.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return g.end(ctx, cctx, "mset", g.r.MSet(cctx, items))
+}
+
+func (g *guardedRemote) Del(ctx context.Context, keys ...string) error {
+	cctx, cancel, err := g.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return g.end(ctx, cctx, "del", g.r.Del(cctx, keys...))
+}
