@@ -43,14 +43,18 @@ type cache[K comparable, V any] struct {
 
 	// refreshWindow is Options.RefreshAhead in nanoseconds, 0 when off.
 	refreshWindow int64
-	// loadCost is a moving average of load durations (nanoseconds): the delta of the
-	// probabilistic refresh rule.
+	// loadCost is a moving average of load durations (nanoseconds), starting at
+	// initialLoadCost: the delta of the probabilistic refresh rule.
 	loadCost atomic.Int64
 	// refreshFailed holds, for keys whose background refresh failed, when the next
 	// refresh may start, so that a failing source is not asked on every read.
 	refreshMu     sync.Mutex
 	refreshFailed map[K]int64
 }
+
+// initialLoadCost is the delta of the probabilistic refresh rule until the cache has
+// timed a load of its own.
+const initialLoadCost = time.Millisecond
 
 // loaded is the result of loading or reading one key.
 type loaded[V any] struct {
@@ -89,7 +93,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		refreshWindow: int64(cfg.RefreshAhead),
 		refreshFailed: make(map[K]int64),
 	}
-	c.loadCost.Store(int64(cfg.RefreshAhead / 10))
+	c.loadCost.Store(int64(initialLoadCost))
 	c.log = newBurstLogger(cfg.Logger, cfg.Area)
 	c.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	clk, release := clock.Acquire()

@@ -1,0 +1,213 @@
+package accelerator_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accelerator-go/accelerator"
+	"github.com/accelerator-go/accelerator/internal/redistest"
+)
+
+func resilientOptions(remote *countingRemote, ld *switchLoader) accelerator.Options[string, string] {
+	return accelerator.Options[string, string]{
+		Area:           "res",
+		Remote:         remote,
+		Loader:         ld,
+		LocalTTL:       100 * time.Millisecond,
+		RemoteTTL:      10 * time.Second,
+		StaleTTL:       10 * time.Second,
+		RemoteTimeout:  200 * time.Millisecond,
+		BreakerBackoff: 200 * time.Millisecond,
+		LoaderTimeout:  time.Second,
+	}
+}
+
+// TestReadsSurviveRedisKilledAndRestarted: with Redis SIGKILLed mid-run, reads keep
+// succeeding from L1, the loader and stale copies; once Redis is back, L2 is used
+// again within a few seconds.
+func TestReadsSurviveRedisKilledAndRestarted(t *testing.T) {
+	srv := redistest.Start(t)
+	remote := &countingRemote{Remote: newRemote(t, srv.URL())}
+	ld := &switchLoader{}
+	c := newCache(t, resilientOptions(remote, ld))
+	ctx := context.Background()
+	keys := make([]string, 20)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+		if _, _, err := c.Get(ctx, keys[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stop := make(chan struct{})
+	var reads, failures atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v, found, err := c.Get(ctx, keys[i%len(keys)], accelerator.AllowStale())
+				reads.Add(1)
+				if err != nil || !found || v == "" {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprint(v, found, err))
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	srv.Kill()
+	time.Sleep(time.Second) // L1 entries expire meanwhile: reads go to the loader
+	ld.failing.Store(true)  // and now to stale copies
+	time.Sleep(300 * time.Millisecond)
+	ld.failing.Store(false)
+	srv.Restart(t)
+	restarted := time.Now()
+
+	var recovered time.Duration
+	for time.Since(restarted) < 10*time.Second {
+		if err := c.Set(ctx, "probe", "p"); err == nil {
+			recovered = time.Since(restarted)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d reads failed while Redis was down; first: %v", failures.Load(), reads.Load(), firstErr.Load())
+	}
+	if recovered == 0 {
+		t.Fatal("L2 writes did not succeed within 10s of Redis' return")
+	}
+	failing := &switchLoader{}
+	failing.failing.Store(true)
+	other := newCache(t, resilientOptions(remote, failing))
+	if v, found, err := other.Get(ctx, "probe"); err != nil || !found || v != "p" {
+		t.Fatalf("a fresh instance could not read from L2 after recovery: %q %v %v", v, found, err)
+	}
+	m := c.MetricsSnapshot()
+	t.Logf("reads=%d, L2 back %v after restart; metrics: remoteErrors=%d rejected=%d breakerOpens=%d staleServed=%d loads=%d",
+		reads.Load(), recovered, m.RemoteErrors, m.RemoteRejected, m.BreakerOpens, m.StaleServed, m.Loads)
+	if m.BreakerOpens == 0 || m.RemoteRejected == 0 {
+		t.Fatalf("the circuit breaker never opened during the outage: %+v", m)
+	}
+	if m.StaleServed == 0 {
+		t.Fatalf("no stale copy was served while the loader failed: %+v", m)
+	}
+}
+
+// TestReadsDoNotHangOnFrozenRedis: with Redis SIGSTOPped, a read waits at most the
+// remote timeout, and once the breaker opens, reads skip Redis entirely.
+func TestReadsDoNotHangOnFrozenRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	remote := &countingRemote{Remote: newRemote(t, srv.URL())}
+	ld := &switchLoader{}
+	opts := resilientOptions(remote, ld)
+	opts.BreakerBackoff = 5 * time.Second
+	c := newCache(t, opts)
+	ctx := context.Background()
+	srv.Stop(t)
+	t.Cleanup(func() { srv.Cont(t) })
+
+	for i := range accelerator.DefaultBreakerFailures {
+		start := time.Now()
+		v, found, err := c.Get(ctx, "frozen"+strconv.Itoa(i))
+		if err != nil || !found || v == "" {
+			t.Fatalf("Get with Redis frozen = %q %v %v, want the loaded value", v, found, err)
+		}
+		// One L2 read and one L2 write-back, each bounded by RemoteTimeout.
+		if d := time.Since(start); d > 2*opts.RemoteTimeout+300*time.Millisecond {
+			t.Fatalf("Get took %v with Redis frozen; RemoteTimeout is %v", d, opts.RemoteTimeout)
+		}
+	}
+	start := time.Now()
+	for i := range 100 {
+		if _, _, err := c.Get(ctx, "open"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("100 reads took %v with the breaker open; they must not wait for Redis", d)
+	}
+	if m := c.MetricsSnapshot(); m.BreakerOpens != 1 || m.RemoteRejected < 100 {
+		t.Fatalf("breaker metrics %+v", m)
+	}
+	if err := c.Set(ctx, "w", "v"); !errors.Is(err, accelerator.ErrCircuitOpen) {
+		t.Fatalf("Set with the breaker open = %v, want ErrCircuitOpen", err)
+	}
+}
+
+// TestTTLJitterSpreadsRemoteExpiry: 1,000 keys written together with jitter 0.2
+// expire in Redis spread over at least 15% of the TTL, and never after it.
+func TestTTLJitterSpreadsRemoteExpiry(t *testing.T) {
+	srv := redistest.Start(t)
+	remote := newRemote(t, srv.URL())
+	const ttl = 100 * time.Second
+	c := newCache(t, accelerator.Options[string, int]{Remote: remote, Area: "jit", RemoteTTL: ttl, TTLJitter: 0.2})
+	items := map[string]int{}
+	for i := range 1000 {
+		items[strconv.Itoa(i)] = i
+	}
+	must(t, c.MSet(context.Background(), items))
+	lo, hi := int64(1<<62), int64(0)
+	for k := range items {
+		pttl, _ := srv.Do(t, "PTTL", "jit:"+k).(int64)
+		if pttl <= 0 {
+			t.Fatalf("key %s has PTTL %d", k, pttl)
+		}
+		lo, hi = min(lo, pttl), max(hi, pttl)
+	}
+	if hi > ttl.Milliseconds() {
+		t.Fatalf("a key lives %dms, longer than the TTL", hi)
+	}
+	if lo < (ttl*8/10).Milliseconds()-1000 {
+		t.Fatalf("a key lives %dms, shorter than ttl·(1−jitter)", lo)
+	}
+	if spread := time.Duration(hi-lo) * time.Millisecond; spread < ttl*15/100 {
+		t.Fatalf("expiries spread over %v, want at least 15%% of %v", spread, ttl)
+	}
+}
+
+// TestStaleCopyFromRemote: an instance with a cold L1 whose loader fails serves the
+// stale copy another instance left in Redis.
+func TestStaleCopyFromRemote(t *testing.T) {
+	srv := redistest.Start(t)
+	remote := &countingRemote{Remote: newRemote(t, srv.URL())}
+	opts := resilientOptions(remote, &switchLoader{})
+	opts.RemoteTTL = 100 * time.Millisecond
+	opts.LocalTTL = 50 * time.Millisecond
+	opts.StaleTTL = 2 * time.Second
+	a := newCache(t, opts)
+	ctx := context.Background()
+	a.Get(ctx, "s")
+	time.Sleep(150 * time.Millisecond)
+
+	failing := &switchLoader{}
+	failing.failing.Store(true)
+	opts.Loader = failing
+	b := newCache(t, opts)
+	if _, _, err := b.Get(ctx, "s"); !errors.Is(err, errSource) {
+		t.Fatalf("Get without AllowStale = %v, want the loader error", err)
+	}
+	v, found, err := b.Get(ctx, "s", accelerator.AllowStale())
+	if err != nil || !found || v != "s@v0" {
+		t.Fatalf("Get with AllowStale = %q %v %v, want the stale copy from L2", v, found, err)
+	}
+	pttl, _ := srv.Do(t, "PTTL", "res:s").(int64)
+	if pttl <= 0 || pttl > 2100 {
+		t.Fatalf("the L2 entry lives %dms; want it kept for its stale window (about 2s)", pttl)
+	}
+}
