@@ -221,11 +221,14 @@ func TestProbabilisticRefreshReloadsBeforeExpiry(t *testing.T) {
 	ld := &switchLoader{delay: 20 * time.Millisecond}
 	c := newLocal(t, accelerator.Options[string, string]{
 		Loader: ld, LocalTTL: 300 * time.Millisecond, RefreshAhead: 200 * time.Millisecond,
-		RefreshPolicy: accelerator.RefreshProbabilistic, RefreshBeta: 2,
+		RefreshPolicy: accelerator.RefreshProbabilistic, RefreshBeta: 10,
 	})
 	ctx := context.Background()
 	c.Get(ctx, "k")
 	ld.version.Store(1)
+	// The moving load cost is about 3.4ms after one 20ms load: with beta 10 a read
+	// refreshes with probability exp(−left/34ms), so one read a millisecond refreshes
+	// long before the entry expires.
 	deadline := time.Now().Add(280 * time.Millisecond)
 	for time.Now().Before(deadline) && c.MetricsSnapshot().RefreshAttempts == 0 {
 		c.Get(ctx, "k")
