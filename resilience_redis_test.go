@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -209,5 +211,58 @@ func TestStaleCopyFromRemote(t *testing.T) {
 	pttl, _ := srv.Do(t, "PTTL", "res:s").(int64)
 	if pttl <= 0 || pttl > 2100 {
 		t.Fatalf("the L2 entry lives %dms; want it kept for its stale window (about 2s)", pttl)
+	}
+}
+
+// recordingHandler is a slog.Handler that keeps the messages it receives.
+type recordingHandler struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Clone())
+	return nil
+}
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestOutageIsLoggedOncePerBurst: a Redis outage must not flood the log: one record
+// per kind of failure, never a key.
+func TestOutageIsLoggedOncePerBurst(t *testing.T) {
+	srv := redistest.Start(t)
+	h := &recordingHandler{}
+	opts := resilientOptions(&countingRemote{Remote: newRemote(t, srv.URL())}, &switchLoader{})
+	opts.Logger = slog.New(h)
+	opts.DisableCircuitBreaker = true // every read reaches the dead Redis
+	c := newCache(t, opts)
+	srv.Kill()
+	for i := range 50 {
+		if _, _, err := c.Get(context.Background(), "secret-key-"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	kinds := map[string]int{}
+	for _, r := range h.records {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "kind" {
+				kinds[a.Value.String()]++
+			}
+			if strings.Contains(a.Value.String(), "secret-key") {
+				t.Errorf("a log record carries a key: %v", a)
+			}
+			return true
+		})
+	}
+	if kinds["remote get"] != 1 || kinds["remote set"] != 1 || len(h.records) != len(kinds) {
+		t.Fatalf("records per kind %v (%d records), want one for remote get and one for remote set", kinds, len(h.records))
+	}
+	if m := c.MetricsSnapshot(); m.RemoteErrors != 100 {
+		t.Fatalf("RemoteErrors = %d, want 100 (50 reads, 50 write-backs)", m.RemoteErrors)
 	}
 }
