@@ -100,12 +100,12 @@ func (c *Cache[K, V]) MSet(ctx context.Context, items map[K]V) error {
 // Del removes key from the layers of the mode, L2 first. L1 is cleared even when the
 // L2 delete fails; the error is returned.
 func (c *Cache[K, V]) Del(ctx context.Context, key K) error {
-	return c.c.del(ctx, []K{key})
+	return c.c.del(ctx, OpDel, []K{key})
 }
 
 // MDel removes keys with one L2 round trip, like [Cache.Del].
 func (c *Cache[K, V]) MDel(ctx context.Context, keys []K) error {
-	return c.c.del(ctx, keys)
+	return c.c.del(ctx, OpMDel, keys)
 }
 
 // Warmup loads the keys that no layer holds, through MLoader in batches of

@@ -109,11 +109,13 @@ func (r *lookupResult[K, V]) addDue(k K, expireAt int64) {
 	r.due[k] = expireAt
 }
 
-func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags, src sources[K, V]) (map[K]V, error) {
+func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags, src sources[K, V]) (out map[K]V, err error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	out := make(map[K]V, len(keys))
+	ctx, sp := c.startSpan(ctx, OpMGet, len(keys))
+	defer func() { endSpan(sp, SpanEnd{Found: len(out), Err: err}) }()
+	out = make(map[K]V, len(keys))
 	res, err := c.lookup(ctx, keys, out, flags)
 	canLoad := flags&flagDisableLoad == 0 && src.any()
 	for k, expireAt := range res.due {
@@ -330,10 +332,12 @@ func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src 
 	return failed, errors.Join(errs...)
 }
 
-func (c *cache[K, V]) mset(ctx context.Context, items map[K]V) error {
+func (c *cache[K, V]) mset(ctx context.Context, items map[K]V) (err error) {
 	if c.closed.Load() {
 		return ErrClosed
 	}
+	ctx, sp := c.startSpan(ctx, OpMSet, len(items))
+	defer func() { endSpan(sp, SpanEnd{Err: err}) }()
 	if len(items) == 0 {
 		return nil
 	}
@@ -346,10 +350,12 @@ func (c *cache[K, V]) mset(ctx context.Context, items map[K]V) error {
 	return c.storeMany(ctx, keys, results, c.epoch.Load())
 }
 
-func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (int, error) {
+func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (loadedN int, err error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
+	ctx, sp := c.startSpan(ctx, OpWarmup, len(keys))
+	defer func() { endSpan(sp, SpanEnd{Found: loadedN, Err: err}) }()
 	if !c.src.any() {
 		return 0, ErrNoLoader
 	}
@@ -360,7 +366,6 @@ func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (int, error) {
 	}
 	var lost []K
 	var errs []error
-	loadedN := 0
 	for start := 0; start < len(res.missing); start += c.cfg.WarmupBatchSize {
 		batch := res.missing[start:min(start+c.cfg.WarmupBatchSize, len(res.missing))]
 		got := make(map[K]V, len(batch))

@@ -165,7 +165,21 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 	return c.getSlow(ctx, key, flags, src, stale)
 }
 
-func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags, src sources[K, V], stale staleCopy[V]) (V, bool, error) {
+func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags, src sources[K, V], stale staleCopy[V]) (value V, found bool, err error) {
+	ctx, sp := c.startSpan(ctx, OpGet, 1)
+	if sp == nil {
+		value, found, _, err = c.readThrough(ctx, key, flags, src, stale)
+		return value, found, err
+	}
+	layer := LayerNone
+	defer func() { endSpan(sp, readEnd(layer, found, err)) }()
+	value, found, layer, err = c.readThrough(ctx, key, flags, src, stale)
+	return value, found, err
+}
+
+// readThrough reads key past L1: L2, then the loader. It also says which layer
+// answered.
+func (c *cache[K, V]) readThrough(ctx context.Context, key K, flags readFlags, src sources[K, V], stale staleCopy[V]) (V, bool, Layer, error) {
 	canLoad := flags&flagDisableLoad == 0 && src.any()
 	allowStale := flags&flagAllowStale != 0
 	var remoteErr error
@@ -176,7 +190,7 @@ func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags, src s
 			if rr.expireAt-c.clock.NowNano() < c.refreshWindow && flags&flagDisableLoad == 0 {
 				c.maybeRefresh(ctx, key, src, rr.expireAt, c.clock.NowNano())
 			}
-			return rr.r.value, rr.r.found, nil
+			return rr.r.value, rr.r.found, LayerRemote, nil
 		case err != nil:
 			remoteErr = err
 		case rr.corrupt && !canLoad:
@@ -186,14 +200,14 @@ func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags, src s
 			stale = rr.stale
 		}
 		if remoteErr != nil && ctx.Err() != nil {
-			return *new(V), false, remoteErr
+			return *new(V), false, LayerNone, remoteErr
 		}
 	}
 	if !canLoad {
 		if allowStale && stale.ok {
 			return c.serveStale(stale)
 		}
-		return *new(V), false, remoteErr
+		return *new(V), false, LayerNone, remoteErr
 	}
 	r, err, shared := c.loadOne(ctx, key, src)
 	if pe, ok := err.(*PanicError); ok && !shared {
@@ -202,12 +216,12 @@ func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags, src s
 	if err != nil && allowStale && stale.ok && ctx.Err() == nil {
 		return c.serveStale(stale)
 	}
-	return r.value, r.found, err
+	return r.value, r.found, LayerSource, err
 }
 
-func (c *cache[K, V]) serveStale(s staleCopy[V]) (V, bool, error) {
+func (c *cache[K, V]) serveStale(s staleCopy[V]) (V, bool, Layer, error) {
 	c.metrics.staleServed.Add(1)
-	return s.r.value, s.r.found, nil
+	return s.r.value, s.r.found, LayerStale, nil
 }
 
 // remoteRead is what one L2 read found.

@@ -83,6 +83,11 @@ func loadSpec[K comparable, V any, R any](c *cache[K, V], load func(context.Cont
 func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) (r loaded[V], err error) {
 	c.metrics.loadedKeys.Add(1)
 	defer c.recoverLoad(&err)
+	if src.one != nil {
+		var sp Span
+		ctx, sp = c.startSpan(ctx, OpLoad, 1)
+		defer func() { endSpan(sp, readEnd(LayerSource, r.found, err)) }()
+	}
 	if src.one == nil {
 		m, err := c.callMLoader(ctx, []K{key}, src.many)
 		if err != nil {
@@ -108,6 +113,8 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) 
 
 // callMLoader runs the batch loader; it counts the call but not the keys.
 func (c *cache[K, V]) callMLoader(ctx context.Context, keys []K, ml MLoader[K, V]) (m map[K]V, err error) {
+	ctx, sp := c.startSpan(ctx, OpMLoad, len(keys))
+	defer func() { endSpan(sp, SpanEnd{Layer: LayerSource, Found: len(m), Err: err}) }()
 	defer c.recoverLoad(&err)
 	c.metrics.mloads.Add(1)
 	start := time.Now()

@@ -126,15 +126,16 @@ func (c *cache[K, V]) putRemote(ctx context.Context, key K, r loaded[V]) (deadli
 	return d, nil
 }
 
-func (c *cache[K, V]) set(ctx context.Context, key K, value V) error {
+func (c *cache[K, V]) set(ctx context.Context, key K, value V) (err error) {
 	if c.closed.Load() {
 		return ErrClosed
 	}
+	ctx, sp := c.startSpan(ctx, OpSet, 1)
+	defer func() { endSpan(sp, SpanEnd{Err: err}) }()
 	r := loaded[V]{value: value, found: true}
 	epoch := c.epoch.Load()
 	var remote deadline
 	if c.remote != nil {
-		var err error
 		if remote, err = c.putRemote(ctx, key, r); err != nil {
 			if c.local != nil {
 				c.local.Delete(key)
@@ -148,11 +149,12 @@ func (c *cache[K, V]) set(ctx context.Context, key K, value V) error {
 	return nil
 }
 
-func (c *cache[K, V]) del(ctx context.Context, keys []K) error {
+func (c *cache[K, V]) del(ctx context.Context, op Op, keys []K) (err error) {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	var err error
+	ctx, sp := c.startSpan(ctx, op, len(keys))
+	defer func() { endSpan(sp, SpanEnd{Err: err}) }()
 	if c.remote != nil && len(keys) > 0 {
 		rkeys := make([]string, len(keys))
 		for i, k := range keys {

@@ -161,6 +161,11 @@ type Options[K comparable, V any] struct {
 	// Default [DefaultBreakerBackoff].
 	BreakerBackoff time.Duration
 
+	// Tracer starts a span around each operation (see [Tracer]); the module
+	// github.com/accelerator-go/accelerator/otel provides one over OpenTelemetry.
+	// Default none.
+	Tracer Tracer
+
 	// Logger receives one warning per kind of failure (remote calls, loads, decoding,
 	// the breaker opening) per burst of 10 seconds, with the number of failures it
 	// summed up; never keys or values. Default [slog.Default].
