@@ -47,6 +47,13 @@ type MetricsSnapshot struct {
 	// RemoteRejected counts remote calls the circuit breaker refused to send, and
 	// BreakerOpens the times it opened.
 	RemoteRejected, BreakerOpens uint64
+	// InvalidationsPublished and InvalidationsReceived count invalidation messages
+	// this instance sent and took from other instances; PublishFailures and
+	// ReceiveFailures count those that failed (a receive failure is a broken
+	// subscription); LocalFlushes counts the times L1 was dropped because messages
+	// may have been lost.
+	InvalidationsPublished, InvalidationsReceived  uint64
+	PublishFailures, ReceiveFailures, LocalFlushes uint64
 }
 
 // LocalHitRatio returns LocalHits / (LocalHits + LocalMisses), or 0 before any read.
@@ -77,6 +84,9 @@ type metrics struct {
 	refreshAttempts, refreshSuccesses      atomic.Uint64
 	refreshFailures                        atomic.Uint64
 	remoteRejected, breakerOpens           atomic.Uint64
+	invPublished, invReceived              atomic.Uint64
+	publishFailures, receiveFailures       atomic.Uint64
+	localFlushes                           atomic.Uint64
 }
 
 func newMetrics() *metrics {
@@ -109,5 +119,11 @@ func (m *metrics) snapshot(area string) MetricsSnapshot {
 		RefreshFailures:  m.refreshFailures.Load(),
 		RemoteRejected:   m.remoteRejected.Load(),
 		BreakerOpens:     m.breakerOpens.Load(),
+
+		InvalidationsPublished: m.invPublished.Load(),
+		InvalidationsReceived:  m.invReceived.Load(),
+		PublishFailures:        m.publishFailures.Load(),
+		ReceiveFailures:        m.receiveFailures.Load(),
+		LocalFlushes:           m.localFlushes.Load(),
 	}
 }
