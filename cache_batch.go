@@ -20,6 +20,8 @@ type lookupResult[K comparable, V any] struct {
 	stale map[K]loaded[V]
 	// due are the keys found fresh whose refresh is due, with their expiry.
 	due map[K]int64
+	// seen is what L2 held for each missing key, for compare-and-set fills.
+	seen map[K]l2Seen
 }
 
 // lookup reads keys from the caches only: L1, then one L2 round trip for the L1
@@ -63,8 +65,10 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags 
 		return res, nil
 	}
 	rkeys := make([]string, len(res.missing))
+	gens := make([]uint64, len(res.missing))
 	for i, k := range res.missing {
 		rkeys[i] = c.remoteKey(k)
+		gens[i] = c.generation(k)
 	}
 	data, err := c.remote.MGet(ctx, rkeys)
 	if err != nil {
@@ -72,7 +76,13 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags 
 	}
 	still := res.missing[:0]
 	for i, k := range res.missing {
-		rr := c.decodeRemote(k, data[i], epoch)
+		rr := c.decodeRemote(k, data[i], epoch, gens[i])
+		if rr.seen.known {
+			if res.seen == nil {
+				res.seen = make(map[K]l2Seen)
+			}
+			res.seen[k] = rr.seen
+		}
 		switch {
 		case rr.hit:
 			if rr.r.found {
@@ -132,7 +142,7 @@ func (c *cache[K, V]) mget(ctx context.Context, keys []K, flags readFlags, src s
 		}
 		return out, nil
 	}
-	failed, loadErr := c.loadMany(ctx, res.missing, out, src)
+	failed, loadErr := c.loadMany(ctx, res.missing, out, src, res.seen)
 	if len(failed) == 0 {
 		return out, nil
 	}
@@ -192,11 +202,14 @@ func (c *cache[K, V]) dropCorruptKeys(ctx context.Context, keys []K) {
 // those found to into: with one MLoad call, or with Loads, LoadConcurrency at a time,
 // without an MLoader. It returns the keys whose load failed and why. A panic of the
 // loader is re-raised here when this call started the load that panicked.
-func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) (failed []K, err error) {
+func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src sources[K, V], seen map[K]l2Seen) (failed []K, err error) {
 	if src.many == nil {
-		return c.loadEach(ctx, keys, into, src)
+		return c.loadEach(ctx, keys, into, src, seen)
 	}
-	epoch := c.epoch.Load()
+	guards := make([]fillGuard, len(keys))
+	for i, k := range keys {
+		guards[i] = fillGuard{epoch: c.epoch.Load(), gen: c.generation(k), seen: seen[k]}
+	}
 	c.metrics.loadedKeys.Add(uint64(len(keys)))
 	spec := loadSpec(c,
 		func(lctx context.Context) (map[K]V, error) {
@@ -206,7 +219,7 @@ func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src 
 			if err != nil {
 				return nil, err
 			}
-			return c.writeBackMany(lctx, keys, m, epoch), nil
+			return c.writeBackMany(lctx, keys, m, guards), nil
 		}, nil)
 	found, err := singleflight.Run(ctx, spec)
 	if pe, ok := err.(*PanicError); ok {
@@ -224,7 +237,7 @@ func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src 
 // writeBackMany keeps the keys of m that were asked for, counts them, writes them
 // (and negative entries for the others, with CacheNullValue) back with one L2 round
 // trip, and returns what was found.
-func (c *cache[K, V]) writeBackMany(ctx context.Context, keys []K, m map[K]V, epoch uint64) map[K]V {
+func (c *cache[K, V]) writeBackMany(ctx context.Context, keys []K, m map[K]V, guards []fillGuard) map[K]V {
 	found := make(map[K]V, len(m))
 	results := make([]loaded[V], len(keys))
 	for i, k := range keys {
@@ -235,33 +248,114 @@ func (c *cache[K, V]) writeBackMany(ctx context.Context, keys []K, m map[K]V, ep
 			found[k] = v
 		}
 	}
-	c.storeMany(ctx, keys, results, epoch)
+	c.fillMany(ctx, keys, results, guards)
 	return found
 }
 
-// storeMany writes results[i] for keys[i] in the layers of the mode, L2 first with one
-// round trip. Not-found results are written as negative entries with CacheNullValue
-// and skipped otherwise. It returns the L2 error; on one, the keys are dropped from L1.
-func (c *cache[K, V]) storeMany(ctx context.Context, keys []K, results []loaded[V], epoch uint64) error {
+// fillMany writes the results of a batch load back, L2 first with one round trip,
+// each key guarded like a single fill: with compare-and-set against what L2 held when
+// the batch was read (keys whose L2 value is unknown go to L1 only), and into L1 only
+// if the key was not invalidated since the load started. It publishes the keys it
+// wrote to L2.
+func (c *cache[K, V]) fillMany(ctx context.Context, keys []K, results []loaded[V], guards []fillGuard) {
 	remote := make([]deadline, len(keys))
+	lost := make([]bool, len(keys))
 	var err error
 	if c.remote != nil {
-		err = c.putRemoteMany(ctx, keys, results, remote)
+		err = c.fillRemoteMany(ctx, keys, results, guards, remote, lost)
 	}
-	if c.local == nil {
+	var written []K
+	for i, k := range keys {
+		if (!results[i].found && !c.cfg.CacheNullValue) || lost[i] {
+			continue
+		}
+		if c.local != nil {
+			c.installLocal(k, c.localEntry(results[i], remote[i], guards[i].epoch), guards[i].gen)
+		}
+		if remote[i].expireAt != 0 {
+			written = append(written, k)
+		}
+	}
+	if c.inv != nil && err == nil && len(written) > 0 {
+		c.inv.publish(ctx, written)
+	}
+}
+
+// fillRemoteMany writes a batch of loaded values to L2 in one round trip: a
+// compare-and-set per key when the backend can, one MSet otherwise. It records the
+// deadline of each value written and which keys lost their compare-and-set.
+func (c *cache[K, V]) fillRemoteMany(ctx context.Context, keys []K, results []loaded[V], guards []fillGuard, remote []deadline, lost []bool) error {
+	if c.cas == nil {
+		return c.putRemoteMany(ctx, keys, results, remote)
+	}
+	var items []backend.CASItem
+	var idx []int
+	for i, k := range keys {
+		if (!results[i].found && !c.cfg.CacheNullValue) || !guards[i].seen.known {
+			continue
+		}
+		if c.epoch.Load() != guards[i].epoch {
+			lost[i] = true
+			c.metrics.fillsLost.Add(1)
+			continue
+		}
+		d := c.deadlineIn(c.remoteTTL(!results[i].found))
+		b, err := c.appendValue(nil, results[i], d)
+		if err != nil {
+			return err
+		}
+		remote[i] = d
+		items = append(items, backend.CASItem{Key: c.remoteKey(k), Expect: guards[i].seen.sum, Value: b, TTL: c.remoteLife(d)})
+		idx = append(idx, i)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	done, err := c.cas.compareAndSet(ctx, items)
+	if err != nil {
+		for _, i := range idx {
+			remote[i] = deadline{}
+		}
 		return err
 	}
-	for i, k := range keys {
-		if !results[i].found && !c.cfg.CacheNullValue {
-			continue
+	for j, i := range idx {
+		if !done[j] {
+			lost[i] = true
+			remote[i] = deadline{}
+			c.metrics.fillsLost.Add(1)
 		}
-		if err != nil {
-			c.local.Delete(k)
-			continue
-		}
-		c.local.Set(k, c.localEntry(results[i], remote[i], epoch))
 	}
-	return err
+	return nil
+}
+
+// storeMany writes values explicitly (MSet) in the layers of the mode, L2 first with
+// one round trip. A write is an invalidation too: it bumps the keys' generations
+// first. On an L2 error the keys are dropped from L1 and the error returned; otherwise
+// the keys are broadcast.
+func (c *cache[K, V]) storeMany(ctx context.Context, keys []K, results []loaded[V]) error {
+	epoch := c.epoch.Load()
+	gens := make([]uint64, len(keys))
+	for i, k := range keys {
+		gens[i] = slotOf(c.gens, k).Add(1)
+	}
+	remote := make([]deadline, len(keys))
+	if c.remote != nil {
+		if err := c.putRemoteMany(ctx, keys, results, remote); err != nil {
+			for _, k := range keys {
+				c.invalidateLocal(k)
+			}
+			return err
+		}
+	}
+	if c.local != nil {
+		for i, k := range keys {
+			c.installLocal(k, c.localEntry(results[i], remote[i], epoch), gens[i])
+		}
+	}
+	if c.inv != nil {
+		return c.inv.publish(ctx, keys)
+	}
+	return nil
 }
 
 // putRemoteMany encodes every result into one buffer and writes them with one MSet,
@@ -296,7 +390,7 @@ func (c *cache[K, V]) putRemoteMany(ctx context.Context, keys []K, results []loa
 
 // loadEach loads keys one by one through the single-key path, LoadConcurrency at a
 // time, and joins the failures as *KeyError.
-func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src sources[K, V]) ([]K, error) {
+func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src sources[K, V], seen map[K]l2Seen) ([]K, error) {
 	type result struct {
 		r      loaded[V]
 		err    error
@@ -309,7 +403,7 @@ func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, into map[K]V, src 
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err, shared := c.loadOne(ctx, k, src)
+			r, err, shared := c.loadOne(ctx, k, src, seen[k])
 			results[i] = result{r: r, err: err, shared: shared}
 		})
 	}
@@ -347,7 +441,7 @@ func (c *cache[K, V]) mset(ctx context.Context, items map[K]V) (err error) {
 		keys = append(keys, k)
 		results = append(results, loaded[V]{value: v, found: true})
 	}
-	return c.storeMany(ctx, keys, results, c.epoch.Load())
+	return c.storeMany(ctx, keys, results)
 }
 
 func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (loadedN int, err error) {
@@ -369,7 +463,7 @@ func (c *cache[K, V]) warmup(ctx context.Context, keys []K) (loadedN int, err er
 	for start := 0; start < len(res.missing); start += c.cfg.WarmupBatchSize {
 		batch := res.missing[start:min(start+c.cfg.WarmupBatchSize, len(res.missing))]
 		got := make(map[K]V, len(batch))
-		failed, err := c.loadMany(ctx, batch, got, c.src)
+		failed, err := c.loadMany(ctx, batch, got, c.src, res.seen)
 		if len(failed) > 0 {
 			lost = append(lost, failed...)
 			errs = append(errs, err)

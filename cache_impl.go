@@ -50,6 +50,24 @@ type cache[K comparable, V any] struct {
 	// refresh may start, so that a failing source is not asked on every read.
 	refreshMu     sync.Mutex
 	refreshFailed map[K]int64
+
+	// gens are the per-key invalidation generations that make fills lose to
+	// invalidations in L1.
+	gens *generations
+	// cas writes fills to L2 only if the key still holds what the load saw; nil when
+	// the backend cannot or DisableFillGuard is set.
+	cas *guardedCAS
+	// inv broadcasts and receives invalidations; nil without BroadcastInvalidation.
+	inv *invalidator[K, V]
+	// keyDecode turns remote key bytes back into keys; nil when the encoder cannot.
+	keyDecode func([]byte) (K, error)
+}
+
+// l2Seen is what a read found in L2 before a load: nothing (sum ""), or a value that
+// was not fresh (its SHA-1). A fill writes to L2 only if the key still holds that.
+type l2Seen struct {
+	known bool
+	sum   string
 }
 
 // initialLoadCost is the delta of the probabilistic refresh rule until the cache has
@@ -92,6 +110,8 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		errTimeout:    fmt.Errorf("%w (after %v)", ErrLoaderTimeout, cfg.LoaderTimeout),
 		refreshWindow: int64(cfg.RefreshAhead),
 		refreshFailed: make(map[K]int64),
+		gens:          newGenerations(),
+		keyDecode:     keyDecoderOf(cfg),
 	}
 	c.loadCost.Store(int64(initialLoadCost))
 	c.log = newBurstLogger(cfg.Logger, cfg.Area)
@@ -112,13 +132,33 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 	if cfg.Mode.hasRemote() {
 		c.remote = newGuardedRemote(cfg.Remote, &cfg, c.clock, c.metrics, c.log)
 		c.areaKey = keyenc.AppendArea(nil, cfg.KeyPrefix, cfg.Area)
+		if cs, ok := cfg.Remote.(backend.CompareAndSetter); ok && !cfg.DisableFillGuard {
+			c.cas = &guardedCAS{g: c.remote, cas: cs}
+		}
+	}
+	if cfg.BroadcastInvalidation {
+		c.inv = newInvalidator(c, cfg.pubsub())
 	}
 	return c, nil
+}
+
+// keyDecoderOf returns how to turn remote key bytes back into keys, or nil.
+func keyDecoderOf[K comparable, V any](cfg config[K, V]) func([]byte) (K, error) {
+	if d, ok := cfg.KeyEncoder.(KeyDecoder[K]); ok {
+		return d.DecodeKey
+	}
+	if cfg.defaultKeys {
+		return defaultKeyDecoder[K]()
+	}
+	return nil
 }
 
 func (c *cache[K, V]) close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if c.inv != nil {
+		c.inv.close()
 	}
 	// Loads in flight finish within the loader timeout; wait for them (and their
 	// write-back) a little longer than that, so that no goroutine of the cache
@@ -183,8 +223,10 @@ func (c *cache[K, V]) readThrough(ctx context.Context, key K, flags readFlags, s
 	canLoad := flags&flagDisableLoad == 0 && src.any()
 	allowStale := flags&flagAllowStale != 0
 	var remoteErr error
+	var rrSeen l2Seen
 	if c.remote != nil {
 		rr, err := c.getRemote(ctx, key)
+		rrSeen = rr.seen
 		switch {
 		case rr.hit:
 			if rr.expireAt-c.clock.NowNano() < c.refreshWindow && flags&flagDisableLoad == 0 {
@@ -209,7 +251,11 @@ func (c *cache[K, V]) readThrough(ctx context.Context, key K, flags readFlags, s
 		}
 		return *new(V), false, LayerNone, remoteErr
 	}
-	r, err, shared := c.loadOne(ctx, key, src)
+	var seen l2Seen
+	if c.remote != nil {
+		seen = rrSeen
+	}
+	r, err, shared := c.loadOne(ctx, key, src, seen)
 	if pe, ok := err.(*PanicError); ok && !shared {
 		panic(pe)
 	}
@@ -231,30 +277,38 @@ type remoteRead[V any] struct {
 	expireAt int64
 	stale    staleCopy[V]
 	corrupt  bool // bytes that could not be decoded
+	seen     l2Seen
 }
 
 // getRemote reads key from L2 and fills L1 on a hit.
 func (c *cache[K, V]) getRemote(ctx context.Context, key K) (remoteRead[V], error) {
-	epoch := c.epoch.Load()
+	epoch, gen := c.epoch.Load(), c.generation(key)
 	var kb [128]byte
 	rkey := string(c.appendRemoteKey(kb[:0], key))
 	data, err := c.remote.Get(ctx, rkey)
 	if err != nil {
 		return remoteRead[V]{}, err
 	}
-	return c.decodeRemote(key, data, epoch), nil
+	return c.decodeRemote(key, data, epoch, gen), nil
 }
 
 // decodeRemote turns one L2 value (nil when absent) into a read, counts it, and fills
 // L1 on a hit.
-func (c *cache[K, V]) decodeRemote(key K, data []byte, epoch uint64) (rr remoteRead[V]) {
+func (c *cache[K, V]) decodeRemote(key K, data []byte, epoch, gen uint64) (rr remoteRead[V]) {
 	if data == nil {
 		c.metrics.remoteMisses.Add(1)
+		rr.seen.known = true
 		return rr
 	}
 	h, payload, err := envelope.Decode(data, c.cfg.MaxValueSize)
-	if err != nil {
-		return c.corruptRead()
+	if err != nil || h.Tombstone {
+		if err != nil {
+			rr = c.corruptRead()
+		} else {
+			c.metrics.remoteMisses.Add(1)
+		}
+		rr.seen = c.seenOf(data)
+		return rr
 	}
 	now := c.clock.NowNano()
 	rr.expireAt = h.ExpireAt * int64(time.Millisecond)
@@ -262,18 +316,21 @@ func (c *cache[K, V]) decodeRemote(key K, data []byte, epoch uint64) (rr remoteR
 	fresh := rr.expireAt > now
 	if !fresh && staleUntil <= now {
 		c.metrics.remoteMisses.Add(1)
-		return remoteRead[V]{}
+		return remoteRead[V]{seen: c.seenOf(data)}
 	}
 	rr.r.found = !h.Null
 	if !h.Null {
 		if err := c.cfg.Codec.Unmarshal(payload, &rr.r.value); err != nil {
-			return c.corruptRead()
+			rr = c.corruptRead()
+			rr.seen = c.seenOf(data)
+			return rr
 		}
 	}
 	if !fresh {
 		c.metrics.remoteMisses.Add(1)
 		rr.stale = staleCopy[V]{r: rr.r, ok: true}
 		rr.r = loaded[V]{}
+		rr.seen = c.seenOf(data)
 		return rr
 	}
 	c.metrics.remoteHits.Add(1)
@@ -282,9 +339,17 @@ func (c *cache[K, V]) decodeRemote(key K, data []byte, epoch uint64) (rr remoteR
 	}
 	rr.hit = true
 	if c.local != nil {
-		c.local.Set(key, c.localEntry(rr.r, deadline{rr.expireAt, staleUntil}, epoch))
+		c.installLocal(key, c.localEntry(rr.r, deadline{rr.expireAt, staleUntil}, epoch), gen)
 	}
 	return rr
+}
+
+// seenOf records the L2 value a load starts from, for its compare-and-set fill.
+func (c *cache[K, V]) seenOf(data []byte) l2Seen {
+	if c.cas == nil {
+		return l2Seen{}
+	}
+	return l2Seen{known: true, sum: sha1Hex(data)}
 }
 
 func (c *cache[K, V]) corruptRead() remoteRead[V] {

@@ -2,6 +2,8 @@ package accelerator
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -15,8 +17,8 @@ import (
 // loadOne loads key through the singleflight group (or alone, without penetration
 // protection) and writes the result back. shared reports that the caller joined a load
 // started by another.
-func (c *cache[K, V]) loadOne(ctx context.Context, key K, src sources[K, V]) (r loaded[V], err error, shared bool) {
-	spec := c.loadOneSpec(key, src, nil)
+func (c *cache[K, V]) loadOne(ctx context.Context, key K, src sources[K, V], seen l2Seen) (r loaded[V], err error, shared bool) {
+	spec := c.loadOneSpec(key, src, seen, nil)
 	if c.cfg.DisablePenetrationProtection {
 		r, err = singleflight.Run(ctx, spec)
 		return r, err, false
@@ -30,15 +32,20 @@ func (c *cache[K, V]) loadOne(ctx context.Context, key K, src sources[K, V]) (r 
 
 // loadOneSpec is the load of one key with its write-back; done, when set, learns the
 // outcome.
-func (c *cache[K, V]) loadOneSpec(key K, src sources[K, V], done func(error)) singleflight.Spec[loaded[V]] {
-	epoch := c.epoch.Load()
+func (c *cache[K, V]) loadOneSpec(key K, src sources[K, V], seen l2Seen, done func(error)) singleflight.Spec[loaded[V]] {
+	// The epoch and the key's generation are captured before the source is read: an
+	// invalidation after this point makes the fill lose.
+	epoch, gen := c.epoch.Load(), c.generation(key)
 	return loadSpec(c,
 		func(lctx context.Context) (loaded[V], error) {
+			if c.cas != nil && !seen.known {
+				seen = c.lookBeforeLoad(lctx, key)
+			}
 			return c.callLoader(lctx, key, src)
 		},
 		func(lctx context.Context, r loaded[V], err error) (loaded[V], error) {
 			if err == nil {
-				c.writeBack(lctx, key, r, epoch)
+				c.writeBack(lctx, key, r, fillGuard{epoch: epoch, gen: gen, seen: seen})
 			}
 			return r, err
 		}, done)
@@ -191,7 +198,7 @@ func (c *cache[K, V]) startRefresh(ctx context.Context, key K, src sources[K, V]
 	if backedOff && now < next {
 		return
 	}
-	spec := c.loadOneSpec(key, src, func(err error) {
+	spec := c.loadOneSpec(key, src, l2Seen{}, func(err error) {
 		c.refreshMu.Lock()
 		defer c.refreshMu.Unlock()
 		if err == nil {
@@ -217,4 +224,22 @@ const maxRefreshBackoffs = 4096
 // quarter of the window, at least a second.
 func (c *cache[K, V]) refreshBackoff() time.Duration {
 	return max(time.Second, c.cfg.RefreshAhead/4)
+}
+
+// lookBeforeLoad reads key's L2 value before a load that did not read it (a refresh),
+// so that the fill can compare-and-set against it.
+func (c *cache[K, V]) lookBeforeLoad(ctx context.Context, key K) l2Seen {
+	data, err := c.remote.Get(ctx, c.remoteKey(key))
+	if err != nil {
+		return l2Seen{}
+	}
+	if data == nil {
+		return l2Seen{known: true}
+	}
+	return l2Seen{known: true, sum: sha1Hex(data)}
+}
+
+func sha1Hex(b []byte) string {
+	sum := sha1.Sum(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -122,10 +122,14 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			_, err := accelerator.New(accelerator.Options[string, int]{RefreshAhead: time.Second, RefreshBeta: 2})
 			return err
 		}, "RefreshBeta applies to RefreshProbabilistic only"},
-		{"broadcast not yet", func() error {
+		{"broadcast without remote", func() error {
 			_, err := accelerator.New(accelerator.Options[string, int]{BroadcastInvalidation: true})
 			return err
-		}, "BroadcastInvalidation is not supported yet"},
+		}, "BroadcastInvalidation requires ModeBoth"},
+		{"broadcast without pubsub", func() error {
+			_, err := accelerator.New(accelerator.Options[string, int]{Remote: nopRemote{}, BroadcastInvalidation: true})
+			return err
+		}, "requires Options.PubSub"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

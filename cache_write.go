@@ -2,6 +2,7 @@ package accelerator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -56,6 +57,12 @@ func (c *cache[K, V]) localEntry(r loaded[V], remote deadline, epoch uint64) bac
 			d.staleUntil = 0
 		}
 	}
+	if c.inv != nil && !c.inv.trusted() {
+		// The subscriber is down: invalidations may be missed, so no entry may live
+		// longer than InvalidationGrace.
+		limit := c.clock.NowNano() + int64(c.cfg.InvalidationGrace)
+		d.expireAt, d.staleUntil = min(d.expireAt, limit), min(d.staleUntil, limit)
+	}
 	e := backend.Entry[V]{ExpireAt: d.expireAt, StaleUntil: d.staleUntil, Epoch: epoch, Null: !r.found}
 	if r.found {
 		e.Value = r.value
@@ -63,23 +70,76 @@ func (c *cache[K, V]) localEntry(r loaded[V], remote deadline, epoch uint64) bac
 	return e
 }
 
-// writeBack stores the result of a load in the layers of the mode, L2 first. A failed
-// L2 write is counted and does not fail the read: the loaded value is still good.
-func (c *cache[K, V]) writeBack(ctx context.Context, key K, r loaded[V], epoch uint64) {
+// fillGuard is what a fill captured before it read the source: the L1 epoch, the
+// key's generation, and what L2 held. The fill loses to anything that changed since.
+type fillGuard struct {
+	epoch uint64
+	gen   uint64
+	seen  l2Seen
+}
+
+// writeBack stores the result of a load in the layers of the mode, L2 first, unless
+// the key was invalidated or rewritten since the load started. A failed L2 write is
+// counted and does not fail the read: the loaded value is still good.
+func (c *cache[K, V]) writeBack(ctx context.Context, key K, r loaded[V], g fillGuard) {
 	if !r.found && !c.cfg.CacheNullValue {
 		return
 	}
 	var remote deadline
+	var remoteErr error
 	if c.remote != nil {
-		var err error
-		remote, err = c.putRemote(ctx, key, r)
-		if err != nil {
-			remote = deadline{}
+		// A flush since the load started (a lost subscription, a Redis restart that
+		// took tombstones with it) makes the fill lose in both layers.
+		lost := c.cas != nil && c.epoch.Load() != g.epoch
+		if !lost {
+			remote, lost, remoteErr = c.fillRemote(ctx, key, r, g.seen)
+		}
+		if lost {
+			c.metrics.fillsLost.Add(1)
+			return
 		}
 	}
 	if c.local != nil {
-		c.local.Set(key, c.localEntry(r, remote, epoch))
+		c.installLocal(key, c.localEntry(r, remote, g.epoch), g.gen)
 	}
+	if c.inv != nil && remoteErr == nil {
+		c.inv.publish(ctx, []K{key})
+	}
+}
+
+// fillRemote writes a loaded value to L2: with a compare-and-set against what the load
+// saw when the backend can (lost reports that the key changed meanwhile), with a plain
+// write otherwise. On an error the returned deadline is zero.
+func (c *cache[K, V]) fillRemote(ctx context.Context, key K, r loaded[V], seen l2Seen) (d deadline, lost bool, err error) {
+	if c.cas == nil {
+		if d, err = c.putRemote(ctx, key, r); err != nil {
+			return deadline{}, false, err
+		}
+		return d, false, nil
+	}
+	if !seen.known {
+		// What L2 held is unknown (it could not be read): do not risk overwriting a
+		// newer value; L1 still gets the loaded value.
+		return deadline{}, false, errFillSkipped
+	}
+	d = c.deadlineIn(c.remoteTTL(!r.found))
+	b, err := c.appendValue(nil, r, d)
+	if err != nil {
+		return deadline{}, false, err
+	}
+	ok, err := c.cas.compareAndSet(ctx, []backend.CASItem{{Key: c.remoteKey(key), Expect: seen.sum, Value: b, TTL: c.remoteLife(d)}})
+	if err != nil {
+		return deadline{}, false, err
+	}
+	return d, !ok[0], nil
+}
+
+var errFillSkipped = errors.New("fill not written to L2: its previous value is unknown")
+
+// tombstoneTTL is how long a delete's tombstone stays in L2: longer than any load
+// that started before the delete can take to write its fill.
+func (c *cache[K, V]) tombstoneTTL() time.Duration {
+	return c.cfg.LoaderTimeout + c.cfg.RemoteTimeout + time.Second
 }
 
 // appendValue appends the L2 encoding of r (envelope and payload), to live until d,
@@ -134,17 +194,21 @@ func (c *cache[K, V]) set(ctx context.Context, key K, value V) (err error) {
 	defer func() { endSpan(sp, SpanEnd{Err: err}) }()
 	r := loaded[V]{value: value, found: true}
 	epoch := c.epoch.Load()
+	// A write is an invalidation too: loads of the key in flight must not install
+	// their older result after it.
+	gen := slotOf(c.gens, key).Add(1)
 	var remote deadline
 	if c.remote != nil {
 		if remote, err = c.putRemote(ctx, key, r); err != nil {
-			if c.local != nil {
-				c.local.Delete(key)
-			}
+			c.invalidateLocal(key)
 			return err
 		}
 	}
 	if c.local != nil {
-		c.local.Set(key, c.localEntry(r, remote, epoch))
+		c.installLocal(key, c.localEntry(r, remote, epoch), gen)
+	}
+	if c.inv != nil {
+		return c.inv.publish(ctx, []K{key})
 	}
 	return nil
 }
@@ -155,17 +219,40 @@ func (c *cache[K, V]) del(ctx context.Context, op Op, keys []K) (err error) {
 	}
 	ctx, sp := c.startSpan(ctx, op, len(keys))
 	defer func() { endSpan(sp, SpanEnd{Err: err}) }()
-	if c.remote != nil && len(keys) > 0 {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		slotOf(c.gens, k).Add(1)
+	}
+	if c.remote != nil {
+		err = c.delRemote(ctx, keys)
+	}
+	for _, k := range keys {
+		c.invalidateLocal(k)
+	}
+	if c.inv != nil && err == nil {
+		return c.inv.publish(ctx, keys)
+	}
+	return err
+}
+
+// delRemote deletes keys from L2: with tombstones when fills compare-and-set, so that
+// a fill that read the source before the delete finds the key changed and loses;
+// with DEL otherwise.
+func (c *cache[K, V]) delRemote(ctx context.Context, keys []K) error {
+	if c.cas == nil {
 		rkeys := make([]string, len(keys))
 		for i, k := range keys {
 			rkeys[i] = c.remoteKey(k)
 		}
-		err = c.remote.Del(ctx, rkeys...)
+		return c.remote.Del(ctx, rkeys...)
 	}
-	if c.local != nil {
-		for _, k := range keys {
-			c.local.Delete(k)
-		}
+	ttl := c.tombstoneTTL()
+	tomb := envelope.AppendHeader(nil, envelope.Header{Tombstone: true, ExpireAt: ceilMillis(c.clock.NowNano())})
+	items := make([]backend.Item, len(keys))
+	for i, k := range keys {
+		items[i] = backend.Item{Key: c.remoteKey(k), Value: tomb, TTL: ttl}
 	}
-	return err
+	return c.remote.MSet(ctx, items)
 }

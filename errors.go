@@ -82,3 +82,5 @@ func (e *BatchError[K]) Error() string {
 
 // Unwrap returns Err.
 func (e *BatchError[K]) Unwrap() error { return e.Err }
+
+var errShortCAS = errors.New("backend returned fewer compare-and-set results than items")

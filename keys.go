@@ -99,3 +99,77 @@ func uintKind[K comparable, U uint | uint8 | uint16 | uint32 | uint64 | uintptr]
 		return strconv.AppendUint(dst, uint64(*(*U)(unsafe.Pointer(&k))), 10)
 	})
 }
+
+// KeyDecoder is implemented by key encoders that can turn the bytes they wrote back
+// into the key. Cross-instance invalidation uses it to drop exactly the keys another
+// instance wrote; a cache whose encoder cannot decode drops its whole L1 on each
+// invalidation message instead. The built-in encoders all decode.
+type KeyDecoder[K comparable] interface {
+	// DecodeKey returns the key that AppendKey encoded as b.
+	DecodeKey(b []byte) (K, error)
+}
+
+// DecodeKey returns b as a string key.
+func (StringKeys[K]) DecodeKey(b []byte) (K, error) { return K(b), nil }
+
+// DecodeKey parses b as a decimal integer key.
+func (IntKeys[K]) DecodeKey(b []byte) (K, error) {
+	n, err := strconv.ParseInt(string(b), 10, int(unsafe.Sizeof(K(0)))*8)
+	return K(n), err
+}
+
+// DecodeKey parses b as a decimal unsigned integer key.
+func (UintKeys[K]) DecodeKey(b []byte) (K, error) {
+	n, err := strconv.ParseUint(string(b), 10, int(unsafe.Sizeof(K(0)))*8)
+	return K(n), err
+}
+
+// defaultKeyDecoder returns the decoder that goes with defaultKeyEncoder, or nil.
+func defaultKeyDecoder[K comparable]() func([]byte) (K, error) {
+	switch reflect.TypeFor[K]().Kind() {
+	case reflect.String:
+		return func(b []byte) (K, error) {
+			s := string(b)
+			return *(*K)(unsafe.Pointer(&s)), nil
+		}
+	case reflect.Int:
+		return intKindDecoder[K, int]()
+	case reflect.Int8:
+		return intKindDecoder[K, int8]()
+	case reflect.Int16:
+		return intKindDecoder[K, int16]()
+	case reflect.Int32:
+		return intKindDecoder[K, int32]()
+	case reflect.Int64:
+		return intKindDecoder[K, int64]()
+	case reflect.Uint:
+		return uintKindDecoder[K, uint]()
+	case reflect.Uint8:
+		return uintKindDecoder[K, uint8]()
+	case reflect.Uint16:
+		return uintKindDecoder[K, uint16]()
+	case reflect.Uint32:
+		return uintKindDecoder[K, uint32]()
+	case reflect.Uint64:
+		return uintKindDecoder[K, uint64]()
+	case reflect.Uintptr:
+		return uintKindDecoder[K, uintptr]()
+	}
+	return nil
+}
+
+func intKindDecoder[K comparable, I int | int8 | int16 | int32 | int64]() func([]byte) (K, error) {
+	return func(b []byte) (K, error) {
+		n, err := strconv.ParseInt(string(b), 10, int(unsafe.Sizeof(I(0)))*8)
+		v := I(n)
+		return *(*K)(unsafe.Pointer(&v)), err
+	}
+}
+
+func uintKindDecoder[K comparable, U uint | uint8 | uint16 | uint32 | uint64 | uintptr]() func([]byte) (K, error) {
+	return func(b []byte) (K, error) {
+		n, err := strconv.ParseUint(string(b), 10, int(unsafe.Sizeof(U(0)))*8)
+		v := U(n)
+		return *(*K)(unsafe.Pointer(&v)), err
+	}
+}

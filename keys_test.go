@@ -137,3 +137,28 @@ func checkKeyEncoder[K comparable](t *testing.T, enc KeyEncoder[K], a, b K, pars
 		t.Fatalf("%T: %q parses to %v, %v; want %v", enc, ea, got, err, a)
 	}
 }
+
+func TestDefaultKeyDecoderInvertsTheEncoder(t *testing.T) {
+	roundTrip(t, "a:b\x00c")
+	roundTrip(t, namedString("x"))
+	roundTrip(t, int64(-9223372036854775808))
+	roundTrip(t, namedInt(42))
+	roundTrip(t, int8(-128))
+	roundTrip(t, uint16(65535))
+	roundTrip(t, namedUint(7))
+	if defaultKeyDecoder[struct{ A int }]() != nil {
+		t.Fatal("a struct key has a default decoder")
+	}
+	if _, err := defaultKeyDecoder[int8]()([]byte("300")); err == nil {
+		t.Fatal("300 decoded as an int8")
+	}
+}
+
+func roundTrip[K comparable](t *testing.T, k K) {
+	t.Helper()
+	b := defaultKeyEncoder[K]().AppendKey(nil, k)
+	got, err := defaultKeyDecoder[K]()(b)
+	if err != nil || got != k {
+		t.Fatalf("decode(encode(%v)) = %v, %v", k, got, err)
+	}
+}

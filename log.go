@@ -29,6 +29,12 @@ type burstLogger struct {
 type burst struct {
 	last       time.Time
 	suppressed int
+	// For the diagnostic snapshot: failures of this kind since the cache started, and
+	// the last one.
+	count   uint64
+	lastErr error
+	lastAt  time.Time
+	op      string
 }
 
 func newBurstLogger(l *slog.Logger, area string) *burstLogger {
@@ -40,7 +46,11 @@ func newBurstLogger(l *slog.Logger, area string) *burstLogger {
 
 // problem logs a failure of the given kind unless one was logged less than
 // logBurstInterval ago.
-func (b *burstLogger) problem(kind string, err error) {
+func (b *burstLogger) problem(kind string, err error) { b.failure(kind, kind, err, 0) }
+
+// failure is problem with the operation that failed ("remote.get", "load") and how
+// long it ran (zero when unknown: not logged).
+func (b *burstLogger) failure(kind, op string, err error, latency time.Duration) {
 	now := time.Now()
 	b.mu.Lock()
 	st := b.bursts[kind]
@@ -48,6 +58,8 @@ func (b *burstLogger) problem(kind string, err error) {
 		st = &burst{}
 		b.bursts[kind] = st
 	}
+	st.count++
+	st.lastErr, st.lastAt, st.op = err, now, op
 	if !st.last.IsZero() && now.Sub(st.last) < logBurstInterval {
 		st.suppressed++
 		b.mu.Unlock()
@@ -56,10 +68,17 @@ func (b *burstLogger) problem(kind string, err error) {
 	suppressed := st.suppressed
 	st.last, st.suppressed = now, 0
 	b.mu.Unlock()
-	b.log.LogAttrs(context.Background(), slog.LevelWarn, "accelerator: "+kind+" failed",
+	attrs := []slog.Attr{
 		slog.String("area", b.area),
 		slog.String("kind", kind),
+		slog.String("op", op),
+		slog.String("result", string(ResultError)),
+		slog.String("error_kind", logErrorKind(kind, err)),
 		slog.String("error", err.Error()),
 		slog.Int("suppressed_since_last", suppressed),
-	)
+	}
+	if latency > 0 {
+		attrs = append(attrs, slog.Duration("latency", latency))
+	}
+	b.log.LogAttrs(context.Background(), slog.LevelWarn, "accelerator: "+kind+" failed", attrs...)
 }

@@ -54,6 +54,9 @@ type MetricsSnapshot struct {
 	// may have been lost.
 	InvalidationsPublished, InvalidationsReceived  uint64
 	PublishFailures, ReceiveFailures, LocalFlushes uint64
+	// FillsLost counts loaded values not written back because the key was deleted or
+	// rewritten in L2 after the load started (the fill guard at work).
+	FillsLost uint64
 }
 
 // LocalHitRatio returns LocalHits / (LocalHits + LocalMisses), or 0 before any read.
@@ -86,7 +89,7 @@ type metrics struct {
 	remoteRejected, breakerOpens           atomic.Uint64
 	invPublished, invReceived              atomic.Uint64
 	publishFailures, receiveFailures       atomic.Uint64
-	localFlushes                           atomic.Uint64
+	localFlushes, fillsLost                atomic.Uint64
 }
 
 func newMetrics() *metrics {
@@ -125,5 +128,6 @@ func (m *metrics) snapshot(area string) MetricsSnapshot {
 		PublishFailures:        m.publishFailures.Load(),
 		ReceiveFailures:        m.receiveFailures.Load(),
 		LocalFlushes:           m.localFlushes.Load(),
+		FillsLost:              m.fillsLost.Load(),
 	}
 }

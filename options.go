@@ -26,6 +26,9 @@ const (
 	DefaultBreakerFailures = 5
 	DefaultBreakerBackoff  = time.Second
 	DefaultRefreshBeta     = 1.0
+
+	DefaultInvalidationPingInterval = time.Second
+	DefaultInvalidationGrace        = time.Second
 )
 
 // RefreshPolicy chooses when refresh-ahead reloads an entry inside its window.
@@ -170,16 +173,41 @@ type Options[K comparable, V any] struct {
 	// the breaker opening) per burst of 10 seconds, with the number of failures it
 	// summed up; never keys or values. Default [slog.Default].
 	Logger *slog.Logger
-	// BroadcastInvalidation publishes the keys of every write so that other instances
-	// drop them from their L1.
-	//
-	// NOTE: not supported yet; New rejects true.
+	// BroadcastInvalidation keeps the L1 of many instances consistent (ModeBoth
+	// only): every Set, MSet, Del, MDel and every write-back after a load publishes
+	// the keys it wrote, in one message, on the area's channel, after the L2 write
+	// succeeded and the writer's own L1 was updated; every instance subscribes, drops
+	// the keys others wrote, and drops its whole L1 whenever messages may have been
+	// lost (a new subscription, a gap in a sender's sequence numbers, pings that stop
+	// coming back, a malformed message). While the subscriber is down, L1 entries live
+	// at most InvalidationGrace. The worst-case staleness of an L1 entry is LocalTTL
+	// (see docs/consistency.md). Default off.
 	BroadcastInvalidation bool
+	// PubSub is the invalidation transport. Default: Remote, when it implements
+	// [backend.PubSub] (both Redis backends do).
+	PubSub backend.PubSub
+	// InvalidationPingInterval is how often the subscriber checks its subscription by
+	// publishing a ping it expects back within three intervals. Default
+	// [DefaultInvalidationPingInterval].
+	InvalidationPingInterval time.Duration
+	// InvalidationGrace is how long L1 entries are trusted while the subscriber is
+	// down: L1 is dropped once it has been down that long, and entries written
+	// meanwhile live no longer. Default [DefaultInvalidationGrace].
+	InvalidationGrace time.Duration
+	// DisableFillGuard turns off what makes fills lose to invalidations: the per-key
+	// generations that keep a load that started before an invalidation from
+	// installing its result in L1, and, with a backend that implements
+	// [backend.CompareAndSetter], the compare-and-set fills and delete tombstones
+	// that do the same in L2. Default: guard on. Turning it off saves a little work
+	// on misses and is unsafe with concurrent writers.
+	DisableFillGuard bool
 }
 
 // config is Options after validation and defaults.
 type config[K comparable, V any] struct {
 	Options[K, V]
+	// defaultKeys reports that KeyEncoder is the built-in one for K.
+	defaultKeys bool
 }
 
 func (o *Options[K, V]) resolve() (config[K, V], error) {
@@ -207,6 +235,8 @@ func (o *Options[K, V]) resolve() (config[K, V], error) {
 	c.RemoteTimeout = orDefault(c.RemoteTimeout, DefaultRemoteTimeout)
 	c.BreakerFailures = orDefault(c.BreakerFailures, DefaultBreakerFailures)
 	c.BreakerBackoff = orDefault(c.BreakerBackoff, DefaultBreakerBackoff)
+	c.InvalidationPingInterval = orDefault(c.InvalidationPingInterval, DefaultInvalidationPingInterval)
+	c.InvalidationGrace = orDefault(c.InvalidationGrace, DefaultInvalidationGrace)
 	if c.RefreshBeta == 0 {
 		c.RefreshBeta = DefaultRefreshBeta
 	}
@@ -215,6 +245,7 @@ func (o *Options[K, V]) resolve() (config[K, V], error) {
 	}
 	if c.KeyEncoder == nil {
 		c.KeyEncoder = defaultKeyEncoder[K]()
+		c.defaultKeys = c.KeyEncoder != nil
 	}
 	if c.KeyEncoder == nil && c.Mode.hasRemote() {
 		var k K
@@ -247,6 +278,7 @@ func (c *config[K, V]) validate() error {
 		{"LocalTTL", c.LocalTTL}, {"RemoteTTL", c.RemoteTTL}, {"NullTTL", c.NullTTL},
 		{"LoaderTimeout", c.LoaderTimeout}, {"RefreshAhead", c.RefreshAhead}, {"StaleTTL", c.StaleTTL},
 		{"RemoteTimeout", c.RemoteTimeout}, {"BreakerBackoff", c.BreakerBackoff},
+		{"InvalidationPingInterval", c.InvalidationPingInterval}, {"InvalidationGrace", c.InvalidationGrace},
 	} {
 		if d.v < 0 {
 			bad("%s is negative (%v)", d.name, d.v)
@@ -271,8 +303,14 @@ func (c *config[K, V]) validate() error {
 		bad("TTLJitter must be in [0, 1), got %v", c.TTLJitter)
 	}
 	c.validateRefresh(bad)
-	if c.BroadcastInvalidation {
-		bad("BroadcastInvalidation is not supported yet")
+	if c.BroadcastInvalidation && c.Mode != ModeBoth {
+		bad("BroadcastInvalidation requires ModeBoth, not %v", c.Mode)
+	}
+	if c.BroadcastInvalidation && c.pubsub() == nil {
+		bad("BroadcastInvalidation requires Options.PubSub, or a Remote that implements backend.PubSub")
+	}
+	if !c.BroadcastInvalidation && c.PubSub != nil {
+		bad("PubSub is set but BroadcastInvalidation is off")
 	}
 	return errors.Join(errs...)
 }
@@ -305,6 +343,15 @@ func (c *config[K, V]) validateRefresh(bad func(string, ...any)) {
 			bad("RefreshAhead (%v) must be shorter than %s (%v)", c.RefreshAhead, ttl.name, ttl.v)
 		}
 	}
+}
+
+// pubsub returns the invalidation transport: PubSub, or Remote when it is one.
+func (c *config[K, V]) pubsub() backend.PubSub {
+	if c.PubSub != nil {
+		return c.PubSub
+	}
+	ps, _ := c.Remote.(backend.PubSub)
+	return ps
 }
 
 func orDefault[T int | time.Duration](v, def T) T {

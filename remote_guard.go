@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/accelerator-go/accelerator/backend"
@@ -20,10 +21,17 @@ type guardedRemote struct {
 	br      *breaker.Breaker // nil when disabled
 	metrics *metrics
 	log     *burstLogger
+
+	// now reads the cache's coarse clock. lastOK and lastFailed are when a call last
+	// succeeded and failed (Unix nanoseconds), and lastProbe the last
+	// [Cache.ProbeRemote], for the diagnostic snapshot.
+	now                func() int64
+	lastOK, lastFailed atomic.Int64
+	lastProbe          atomic.Pointer[RemoteProbe]
 }
 
 func newGuardedRemote[K comparable, V any](r backend.Remote, cfg *config[K, V], clk clock.Clock, m *metrics, log *burstLogger) *guardedRemote {
-	g := &guardedRemote{r: r, timeout: cfg.RemoteTimeout, metrics: m, log: log}
+	g := &guardedRemote{r: r, timeout: cfg.RemoteTimeout, metrics: m, log: log, now: clk.NowNano}
 	if !cfg.DisableCircuitBreaker {
 		g.br = breaker.New(cfg.BreakerFailures, cfg.BreakerBackoff, maxBreakerBackoff, clk.NowNano, func() {
 			m.breakerOpens.Add(1)
@@ -38,51 +46,66 @@ const maxBreakerBackoff = 30 * time.Second
 
 var errBreakerOpened = errors.New("remote keeps failing; circuit breaker opened")
 
-// begin admits a call: it returns the context to run it on and the function that
-// ends it, or an error when the breaker rejects it.
-func (g *guardedRemote) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
+// begin admits a call: it returns the context to run it on, the function that ends
+// it and when it started, or an error when the breaker rejects it.
+func (g *guardedRemote) begin(ctx context.Context) (context.Context, context.CancelFunc, time.Time, error) {
 	if g.br != nil {
 		if err := g.br.Allow(); err != nil {
 			g.metrics.remoteRejected.Add(1)
-			return nil, nil, ErrCircuitOpen
+			return nil, nil, time.Time{}, ErrCircuitOpen
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
-	return cctx, cancel, nil
+	return cctx, cancel, time.Now(), nil
 }
 
 // end records the outcome of an admitted call and returns its error, wrapped.
-func (g *guardedRemote) end(ctx, cctx context.Context, op string, err error) error {
+func (g *guardedRemote) end(ctx, cctx context.Context, op string, start time.Time, err error) error {
 	callerGone := ctx.Err() != nil
 	if g.br != nil {
 		g.br.Done(err != nil && !callerGone)
 	}
 	if err == nil {
+		if now := g.now(); g.lastOK.Load() != now {
+			g.lastOK.Store(now)
+		}
 		return nil
 	}
 	if callerGone {
-		return fmt.Errorf("accelerator: remote %s: %w", op, err)
+		return &remoteError{op: op, err: err}
 	}
 	g.metrics.remoteErrors.Add(1)
+	g.lastFailed.Store(g.now())
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (after %v): %w", ErrRemoteTimeout, g.timeout, err)
 	}
-	g.log.problem("remote "+op, err)
-	return fmt.Errorf("accelerator: remote %s: %w", op, err)
+	rerr := &remoteError{op: op, err: err}
+	g.log.failure("remote "+op, "remote."+op, rerr, time.Since(start))
+	return rerr
 }
 
+// remoteError is the error of a failed remote call: [ErrorKind] reports it as
+// "remote" unless it wraps a timeout or a cancellation.
+type remoteError struct {
+	op  string
+	err error
+}
+
+func (e *remoteError) Error() string { return "accelerator: remote " + e.op + ": " + e.err.Error() }
+func (e *remoteError) Unwrap() error { return e.err }
+
 func (g *guardedRemote) Get(ctx context.Context, key string) ([]byte, error) {
-	cctx, cancel, err := g.begin(ctx)
+	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
 	v, err := g.r.Get(cctx, key)
-	return v, g.end(ctx, cctx, "get", err)
+	return v, g.end(ctx, cctx, "get", start, err)
 }
 
 func (g *guardedRemote) MGet(ctx context.Context, keys []string) ([][]byte, error) {
-	cctx, cancel, err := g.begin(ctx)
+	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -91,32 +114,32 @@ func (g *guardedRemote) MGet(ctx context.Context, keys []string) ([][]byte, erro
 	if err == nil && len(vs) != len(keys) {
 		err = fmt.Errorf("backend returned %d values for %d keys", len(vs), len(keys))
 	}
-	return vs, g.end(ctx, cctx, "mget", err)
+	return vs, g.end(ctx, cctx, "mget", start, err)
 }
 
 func (g *guardedRemote) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	cctx, cancel, err := g.begin(ctx)
+	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return g.end(ctx, cctx, "set", g.r.Set(cctx, key, value, ttl))
+	return g.end(ctx, cctx, "set", start, g.r.Set(cctx, key, value, ttl))
 }
 
 func (g *guardedRemote) MSet(ctx context.Context, items []backend.Item) error {
-	cctx, cancel, err := g.begin(ctx)
+	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return g.end(ctx, cctx, "mset", g.r.MSet(cctx, items))
+	return g.end(ctx, cctx, "mset", start, g.r.MSet(cctx, items))
 }
 
 func (g *guardedRemote) Del(ctx context.Context, keys ...string) error {
-	cctx, cancel, err := g.begin(ctx)
+	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return g.end(ctx, cctx, "del", g.r.Del(cctx, keys...))
+	return g.end(ctx, cctx, "del", start, g.r.Del(cctx, keys...))
 }

@@ -95,6 +95,30 @@ type Remote interface {
 	Del(ctx context.Context, keys ...string) error
 }
 
+// CASItem is one write of [CompareAndSetter.CompareAndSet].
+type CASItem struct {
+	// Key is the full remote key.
+	Key string
+	// Expect is the lowercase hex SHA-1 digest of the value Key must hold for the
+	// write to happen, or "" when Key must be absent.
+	Expect string
+	// Value is the value to store. The backend must not retain it.
+	Value []byte
+	// TTL is how long the remote store keeps the key; it is always positive.
+	TTL time.Duration
+}
+
+// CompareAndSetter is implemented by remote backends that can write a value only if
+// the key still holds what the writer saw, atomically (a Lua script on Redis). The
+// cache uses it so that a load that read the source before another instance deleted
+// or rewrote the key cannot write its older value back afterwards. Without it, fills
+// are plain writes.
+type CompareAndSetter interface {
+	// CompareAndSet writes each item whose key holds the expected value, in one
+	// round trip per server, and reports for each item whether it was written.
+	CompareAndSet(ctx context.Context, items []CASItem) ([]bool, error)
+}
+
 // EventKind says what a subscription [Event] reports.
 type EventKind uint8
 

@@ -5,7 +5,8 @@
 //
 //	byte 0      magic 0xAC
 //	byte 1      format version, 1
-//	byte 2      flags: bit 0 null, bit 1 has StaleUntil, bit 2 has Version;
+//	byte 2      flags: bit 0 null, bit 1 has StaleUntil, bit 2 has Version, bit 3
+//	            tombstone;
 //	            any other bit set is an error
 //	uvarint     ExpireAt, Unix milliseconds
 //	uvarint     StaleUntil, Unix milliseconds, present only with flag bit 1
@@ -43,7 +44,8 @@ const (
 	flagNull    = 1 << 0
 	flagStale   = 1 << 1
 	flagVersion = 1 << 2
-	knownFlags  = flagNull | flagStale | flagVersion
+	flagTomb    = 1 << 3
+	knownFlags  = flagNull | flagStale | flagVersion | flagTomb
 )
 
 // Errors that [Decode] returns, possibly wrapped with details; test them with
@@ -77,6 +79,9 @@ type Header struct {
 	// Null marks a cached absence: the loader reported that the key has no value. A
 	// null envelope has no payload.
 	Null bool
+	// Tombstone marks a deleted key: it reads as absent, and it makes a fill that
+	// started before the delete fail its compare-and-set. Its payload is empty.
+	Tombstone bool
 	// ExpireAt is when the value stops being fresh, in Unix milliseconds.
 	ExpireAt int64
 	// StaleUntil is when the value stops being servable as stale, in Unix
@@ -96,6 +101,9 @@ type Header struct {
 func AppendHeader(dst []byte, h Header) []byte {
 	h = normalize(h)
 	var flags byte
+	if h.Tombstone {
+		flags |= flagTomb
+	}
 	if h.Null {
 		flags |= flagNull
 	}
@@ -156,7 +164,7 @@ func Decode(data []byte, maxSize int) (Header, []byte, error) {
 		return Header{}, nil, err
 	}
 	payload := data[3+n:]
-	if h.Null && len(payload) != 0 {
+	if (h.Null || h.Tombstone) && len(payload) != 0 {
 		return Header{}, nil, errNullPayload
 	}
 	return h, payload, nil
@@ -168,7 +176,7 @@ func decodeFields(flags byte, b []byte) (Header, int, error) {
 	if flags&^knownFlags != 0 {
 		return Header{}, 0, errFlags
 	}
-	h := Header{Null: flags&flagNull != 0}
+	h := Header{Null: flags&flagNull != 0, Tombstone: flags&flagTomb != 0}
 	expire, off, err := uvarint(b, 0)
 	if err != nil {
 		return Header{}, 0, err

@@ -111,7 +111,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"version 0", []byte{0xAC, 0, 0, 0}, 0, ErrUnknownVersion},
 		{"version 2", []byte{0xAC, 2, 0, 0}, 0, ErrUnknownVersion},
 		{"version 2, short", []byte{0xAC, 2}, 0, ErrUnknownVersion},
-		{"unknown flag bit 3", []byte{0xAC, 1, 8, 0}, 0, ErrCorrupt},
+		{"unknown flag bit 4", []byte{0xAC, 1, 0x10, 0}, 0, ErrCorrupt},
+		{"tombstone with a payload", []byte{0xAC, 1, 8, 0, 'x'}, 0, ErrCorrupt},
 		{"unknown flag bit 7", []byte{0xAC, 1, 0x80, 0}, 0, ErrCorrupt},
 		{"truncated ExpireAt", []byte{0xAC, 1, 0, 0x80}, 0, ErrCorrupt},
 		{"overlong ExpireAt", []byte{0xAC, 1, 0, 0x80, 0x00}, 0, ErrCorrupt},
@@ -235,5 +236,13 @@ func BenchmarkDecode(b *testing.B) {
 		if _, _, err := Decode(data, 1<<20); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestTombstoneRoundTrip(t *testing.T) {
+	b := AppendHeader(nil, Header{Tombstone: true, ExpireAt: 5})
+	h, payload, err := Decode(b, 0)
+	if err != nil || !h.Tombstone || h.Null || len(payload) != 0 || h.ExpireAt != 5 {
+		t.Fatalf("Decode(tombstone) = %+v %q %v", h, payload, err)
 	}
 }

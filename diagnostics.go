@@ -1,0 +1,501 @@
+package accelerator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/accelerator-go/accelerator/internal/breaker"
+)
+
+// Inspectable is what an admin endpoint or a metrics exporter reads from a cache,
+// whatever its key and value types: [*Cache] implements it, so that one
+// [NewAdminHandler] or one OpenTelemetry registration serves many caches.
+type Inspectable interface {
+	// MetricsSnapshot returns a copy of the counters.
+	MetricsSnapshot() MetricsSnapshot
+	// DiagnosticSnapshot returns the configuration and state; it does no I/O.
+	DiagnosticSnapshot() DiagnosticSnapshot
+	// OTelMetricPoints returns the counters and gauges as named points.
+	OTelMetricPoints() []MetricPoint
+}
+
+var _ Inspectable = (*Cache[string, int])(nil)
+
+// DiagnosticSnapshot is a read-only view of a cache for operators: its effective
+// configuration (without secrets), the state of each layer and of the connection to
+// Redis, the loads in flight, and the last error of each kind. Take it with
+// [Cache.DiagnosticSnapshot]; docs/observability.md explains how to read it.
+type DiagnosticSnapshot struct {
+	// Area is the cache's area.
+	Area string
+	// Mode is "local", "remote" or "both".
+	Mode string
+	// TakenAt is when the snapshot was taken.
+	TakenAt time.Time
+	// Closed reports that [Cache.Close] was called.
+	Closed bool
+	// Config is the effective configuration, defaults applied.
+	Config ConfigSnapshot
+	// Local is the state of L1.
+	Local LocalDiagnostics
+	// Remote is the state of L2 and of the connection to it.
+	Remote RemoteDiagnostics
+	// Invalidation is the state of the cross-instance invalidation subscriber.
+	Invalidation InvalidationDiagnostics
+	// Loads is the state of the loads from the source of truth.
+	Loads LoadDiagnostics
+	// LastErrors holds, for each kind of failure seen since the cache started, how
+	// many there were and the last one, sorted by kind.
+	LastErrors []ErrorRecord
+}
+
+// ConfigSnapshot is the effective configuration of a cache: [Options] with the
+// defaults applied. Backends, codecs, loaders and tracers are named by their Go type
+// only, so that nothing they hold (a Redis URL, a password) can appear in it.
+type ConfigSnapshot struct {
+	// KeyPrefix is [Options.KeyPrefix].
+	KeyPrefix string
+	// LocalBackend is the Go type of the L1 backend, empty without L1, and
+	// LocalMaxEntries the bound of the default one (0 for a Local passed in Options).
+	LocalBackend    string
+	LocalMaxEntries int
+	// RemoteBackend is the Go type of the L2 backend, empty without L2.
+	RemoteBackend string
+	// Codec and KeyEncoder are Go types.
+	Codec, KeyEncoder string
+	// Loader and MLoader are the Go types of the cache's loaders, empty for none.
+	Loader, MLoader string
+	// LoaderTimeout, LoadConcurrency: see [Options].
+	LoaderTimeout   time.Duration
+	LoadConcurrency int
+	// PenetrationProtection is false when [Options.DisablePenetrationProtection] is
+	// set.
+	PenetrationProtection bool
+	// LocalTTL, RemoteTTL: see [Options].
+	LocalTTL, RemoteTTL time.Duration
+	// CacheNullValue and NullTTL: negative caching; NullTTL applies only with
+	// CacheNullValue.
+	CacheNullValue bool
+	NullTTL        time.Duration
+	// TTLJitter, WarmupBatchSize, MaxValueSize: see [Options].
+	TTLJitter       float64
+	WarmupBatchSize int
+	MaxValueSize    int
+	// RefreshAhead is 0 when off; RefreshPolicy is "fixed_window" or
+	// "probabilistic"; RefreshBeta applies to the latter only.
+	RefreshAhead  time.Duration
+	RefreshPolicy string
+	RefreshBeta   float64
+	// StaleTTL is 0 when stale copies are off.
+	StaleTTL time.Duration
+	// RemoteTimeout bounds every remote call.
+	RemoteTimeout time.Duration
+	// CircuitBreaker is false when [Options.DisableCircuitBreaker] is set;
+	// BreakerFailures and BreakerBackoff are its settings.
+	CircuitBreaker  bool
+	BreakerFailures int
+	BreakerBackoff  time.Duration
+	// Tracer is the Go type of [Options.Tracer], empty for none.
+	Tracer string
+	// BroadcastInvalidation is [Options.BroadcastInvalidation].
+	BroadcastInvalidation bool
+}
+
+// MarshalJSON writes the durations as strings such as "1m0s".
+func (c ConfigSnapshot) MarshalJSON() ([]byte, error) {
+	type plain ConfigSnapshot
+	return json.Marshal(struct {
+		plain
+		LoaderTimeout, LocalTTL, RemoteTTL, NullTTL string
+		RefreshAhead, StaleTTL, RemoteTimeout       string
+		BreakerBackoff                              string
+	}{
+		plain(c),
+		c.LoaderTimeout.String(), c.LocalTTL.String(), c.RemoteTTL.String(), c.NullTTL.String(),
+		c.RefreshAhead.String(), c.StaleTTL.String(), c.RemoteTimeout.String(),
+		c.BreakerBackoff.String(),
+	})
+}
+
+// LocalDiagnostics is the state of L1.
+type LocalDiagnostics struct {
+	// Enabled is false in [ModeRemote].
+	Enabled bool
+	// Backend is the Go type of the L1 backend.
+	Backend string
+	// Entries is the number of entries held, an estimate.
+	Entries int
+	// Weighted reports an L1 bounded by weight, and Weight is then the total weight
+	// of its entries.
+	Weighted bool
+	Weight   uint64
+}
+
+// RemoteState is what a cache knows of its remote layer.
+type RemoteState string
+
+// The remote states. A cache learns them from its own calls, and from
+// [Cache.ProbeRemote].
+const (
+	// RemoteDisabled: the cache has no remote layer ([ModeLocal]).
+	RemoteDisabled RemoteState = "disabled"
+	// RemoteUnknown: no remote call has ended yet.
+	RemoteUnknown RemoteState = "unknown"
+	// RemoteReady: the last remote call (or probe) succeeded.
+	RemoteReady RemoteState = "ready"
+	// RemoteFailing: the last remote call (or probe) failed, but the circuit breaker
+	// is still closed.
+	RemoteFailing RemoteState = "failing"
+	// RemoteUnavailable: the circuit breaker is open or half-open: remote calls fail
+	// at once with [ErrCircuitOpen] and reads go to the loader.
+	RemoteUnavailable RemoteState = "unavailable"
+)
+
+// RemoteDiagnostics is the state of L2 and of the connection to it.
+type RemoteDiagnostics struct {
+	// Enabled is false in [ModeLocal].
+	Enabled bool
+	// Backend is the Go type of the L2 backend, never its address or credentials.
+	Backend string
+	// State sums up the rest.
+	State RemoteState
+	// Breaker is the circuit breaker's state: "closed", "open", "half-open", or
+	// "disabled".
+	Breaker string
+	// LastSuccess and LastFailure are when a remote call last succeeded and failed
+	// (zero: never; precise to a millisecond). Calls the breaker rejected are not
+	// failures here.
+	LastSuccess time.Time `json:",omitzero"`
+	LastFailure time.Time `json:",omitzero"`
+	// Probe is the result of the last [Cache.ProbeRemote], if any.
+	Probe *RemoteProbe `json:",omitempty"`
+}
+
+// RemoteProbe is the result of one [Cache.ProbeRemote].
+type RemoteProbe struct {
+	// At is when the probe was sent.
+	At time.Time
+	// Latency is how long the answer took.
+	Latency time.Duration
+	// OK reports that the remote answered.
+	OK bool
+	// Error is why it did not, and ErrorKind its [ErrorKind].
+	Error     string `json:",omitempty"`
+	ErrorKind string `json:",omitempty"`
+}
+
+// MarshalJSON writes the latency as a string such as "312µs".
+func (p RemoteProbe) MarshalJSON() ([]byte, error) {
+	type plain RemoteProbe
+	return json.Marshal(struct {
+		plain
+		Latency string
+	}{plain(p), p.Latency.String()})
+}
+
+// InvalidationDiagnostics is the state of the cross-instance invalidation
+// subscriber.
+type InvalidationDiagnostics struct {
+	// State is "disabled" while the cache does not broadcast invalidations.
+	State string
+}
+
+// LoadDiagnostics is the state of the loads from the source of truth.
+type LoadDiagnostics struct {
+	// InFlight is the number of keys whose single-key load or background refresh is
+	// running now. Batch loads (MGet, Warmup) are not included.
+	InFlight int
+	// RefreshBackoffs is the number of keys whose background refresh failed and that
+	// wait before the next one.
+	RefreshBackoffs int
+}
+
+// ErrorRecord sums up one kind of failure.
+type ErrorRecord struct {
+	// Kind is the kind of failure, as the log records name it: "remote get",
+	// "remote set", "load", "decode", "breaker", ...
+	Kind string
+	// Op is the operation that failed, as in the log records.
+	Op string
+	// ErrorKind is the [ErrorKind] of the last error.
+	ErrorKind string
+	// Count is the number of failures of this kind since the cache started.
+	Count uint64
+	// Last is the text of the last error, cut to maxErrorText bytes, and LastAt when
+	// it happened.
+	Last   string
+	LastAt time.Time
+}
+
+// maxErrorText bounds the error texts of a diagnostic snapshot: a loader's panic
+// carries its whole stack.
+const maxErrorText = 512
+
+// The error kinds [ErrorKind] returns.
+const (
+	ErrorKindTimeout     = "timeout"
+	ErrorKindCircuitOpen = "circuit_open"
+	ErrorKindCanceled    = "canceled"
+	ErrorKindClosed      = "closed"
+	ErrorKindDecode      = "decode"
+	ErrorKindPanic       = "panic"
+	ErrorKindRemote      = "remote"
+	ErrorKindLoader      = "loader"
+)
+
+// ErrorKind returns a short, stable label for an error that a [Cache] returned or
+// logged, for log records, span attributes and dashboards:
+//
+//   - "" for nil;
+//   - "panic": a [*PanicError];
+//   - "closed": [ErrClosed];
+//   - "circuit_open": [ErrCircuitOpen], or the breaker opening;
+//   - "canceled": the caller's context was cancelled;
+//   - "timeout": [ErrLoaderTimeout], [ErrRemoteTimeout] or a context deadline;
+//   - "decode": a remote value that could not be decoded;
+//   - "remote": any other failure of a remote call;
+//   - "loader": anything else. A cache passes the errors of its loaders through
+//     unchanged, so this is what they get.
+//
+// NOTE: until the engine marks them, an encoding failure of Set or MSet (the codec
+// refused the value) is reported as "loader".
+func ErrorKind(err error) string {
+	var pe *PanicError
+	var re *remoteError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &pe):
+		return ErrorKindPanic
+	case errors.Is(err, ErrClosed):
+		return ErrorKindClosed
+	case errors.Is(err, ErrCircuitOpen), errors.Is(err, errBreakerOpened):
+		return ErrorKindCircuitOpen
+	case errors.Is(err, context.Canceled):
+		return ErrorKindCanceled
+	case errors.Is(err, ErrLoaderTimeout), errors.Is(err, ErrRemoteTimeout), errors.Is(err, context.DeadlineExceeded):
+		return ErrorKindTimeout
+	case errors.Is(err, errCorruptValue):
+		return ErrorKindDecode
+	case errors.As(err, &re):
+		return ErrorKindRemote
+	}
+	return ErrorKindLoader
+}
+
+// logErrorKind is [ErrorKind] for a failure that the logger records under kind:
+// only the "load" failures are the loaders'; the others that ErrorKind cannot place
+// are failures of the remote backend (Pub/Sub included).
+func logErrorKind(kind string, err error) string {
+	k := ErrorKind(err)
+	if k == ErrorKindLoader && kind != "load" {
+		return ErrorKindRemote
+	}
+	return k
+}
+
+// DiagnosticSnapshot returns the cache's effective configuration and the state of its
+// layers, loads and errors. It does no I/O and may be called at any time, after
+// Close included; call [Cache.ProbeRemote] first to check that Redis answers now.
+func (c *Cache[K, V]) DiagnosticSnapshot() DiagnosticSnapshot {
+	return c.c.diagnostics()
+}
+
+// ProbeRemote checks that the remote layer answers: it sends one GET of a key of the
+// cache's area that no value uses, bounded by [Options.RemoteTimeout] and ctx, and
+// remembers the result for [Cache.DiagnosticSnapshot]. The probe bypasses the
+// circuit breaker and is not counted in the metrics. Without a remote layer it
+// returns a failed probe that says so.
+func (c *Cache[K, V]) ProbeRemote(ctx context.Context) RemoteProbe {
+	if c.c.remote == nil {
+		return RemoteProbe{At: time.Now(), Error: "accelerator: the cache has no remote layer"}
+	}
+	return c.c.remote.probe(ctx, string(c.c.areaKey)+probeKeySuffix)
+}
+
+// probeKeySuffix ends the key that [Cache.ProbeRemote] reads: a NUL byte, which the
+// cache's own key encoders never write.
+const probeKeySuffix = "\x00accelerator-probe"
+
+func (g *guardedRemote) probe(ctx context.Context, key string) RemoteProbe {
+	cctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	start := time.Now()
+	_, err := g.r.Get(cctx, key)
+	p := RemoteProbe{At: start, Latency: time.Since(start), OK: err == nil}
+	if err != nil {
+		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("%w (after %v): %w", ErrRemoteTimeout, g.timeout, err)
+		}
+		err = &remoteError{op: "probe", err: err}
+		p.Error, p.ErrorKind = cutText(err.Error()), ErrorKind(err)
+	}
+	g.lastProbe.Store(&p)
+	return p
+}
+
+func (c *cache[K, V]) diagnostics() DiagnosticSnapshot {
+	d := DiagnosticSnapshot{
+		Area:    c.cfg.Area,
+		Mode:    c.cfg.Mode.String(),
+		TakenAt: time.Now(),
+		Closed:  c.closed.Load(),
+		Config:  c.configSnapshot(),
+		Local:   c.localDiagnostics(),
+		Remote:  c.remoteDiagnostics(),
+		// The invalidation subscriber fills this in once it lands.
+		Invalidation: InvalidationDiagnostics{State: "disabled"},
+		Loads:        LoadDiagnostics{InFlight: c.loads.InFlight()},
+		LastErrors:   c.log.lastErrors(),
+	}
+	c.refreshMu.Lock()
+	d.Loads.RefreshBackoffs = len(c.refreshFailed)
+	c.refreshMu.Unlock()
+	return d
+}
+
+func (c *cache[K, V]) configSnapshot() ConfigSnapshot {
+	cfg := &c.cfg
+	s := ConfigSnapshot{
+		KeyPrefix:             cfg.KeyPrefix,
+		Codec:                 typeName(cfg.Codec),
+		KeyEncoder:            typeName(cfg.KeyEncoder),
+		Loader:                typeName(cfg.Loader),
+		MLoader:               typeName(cfg.MLoader),
+		LoaderTimeout:         cfg.LoaderTimeout,
+		LoadConcurrency:       cfg.LoadConcurrency,
+		PenetrationProtection: !cfg.DisablePenetrationProtection,
+		LocalTTL:              cfg.LocalTTL,
+		RemoteTTL:             cfg.RemoteTTL,
+		CacheNullValue:        cfg.CacheNullValue,
+		NullTTL:               cfg.NullTTL,
+		TTLJitter:             cfg.TTLJitter,
+		WarmupBatchSize:       cfg.WarmupBatchSize,
+		MaxValueSize:          cfg.MaxValueSize,
+		RefreshAhead:          cfg.RefreshAhead,
+		RefreshPolicy:         "fixed_window",
+		StaleTTL:              cfg.StaleTTL,
+		RemoteTimeout:         cfg.RemoteTimeout,
+		CircuitBreaker:        !cfg.DisableCircuitBreaker,
+		BreakerFailures:       cfg.BreakerFailures,
+		BreakerBackoff:        cfg.BreakerBackoff,
+		Tracer:                typeName(cfg.Tracer),
+		BroadcastInvalidation: cfg.BroadcastInvalidation,
+	}
+	if cfg.RefreshPolicy == RefreshProbabilistic {
+		s.RefreshPolicy, s.RefreshBeta = "probabilistic", cfg.RefreshBeta
+	}
+	if c.local != nil {
+		s.LocalBackend = typeName(c.local)
+		if cfg.Local == nil {
+			s.LocalMaxEntries = cfg.LocalMaxEntries
+		}
+	}
+	if c.remote != nil {
+		s.RemoteBackend = typeName(c.remote.r)
+	}
+	return s
+}
+
+// typeName returns the Go type of v, or "" for nil. It is all a snapshot says of a
+// backend or a loader: their fields may hold addresses and credentials.
+func typeName(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// weighted is implemented by L1 backends bounded by weight, such as [local.Store].
+type weighted interface {
+	WeightedSize() uint64
+}
+
+func (c *cache[K, V]) localDiagnostics() LocalDiagnostics {
+	if c.local == nil {
+		return LocalDiagnostics{}
+	}
+	d := LocalDiagnostics{Enabled: true, Backend: typeName(c.local), Entries: c.local.Len()}
+	if w, ok := c.local.(weighted); ok {
+		d.Weight = w.WeightedSize()
+		d.Weighted = d.Weight > 0
+	}
+	return d
+}
+
+func (c *cache[K, V]) remoteDiagnostics() RemoteDiagnostics {
+	g := c.remote
+	if g == nil {
+		return RemoteDiagnostics{State: RemoteDisabled, Breaker: "disabled"}
+	}
+	d := RemoteDiagnostics{Enabled: true, Backend: typeName(g.r), Breaker: "disabled"}
+	ok, failed := g.lastOK.Load(), g.lastFailed.Load()
+	if ok > 0 {
+		d.LastSuccess = time.Unix(0, ok)
+	}
+	if failed > 0 {
+		d.LastFailure = time.Unix(0, failed)
+	}
+	if p := g.lastProbe.Load(); p != nil {
+		probe := *p
+		d.Probe = &probe
+		if at := p.At.UnixNano(); p.OK && at > ok {
+			ok = at
+		} else if !p.OK && at > failed {
+			failed = at
+		}
+	}
+	open := false
+	if g.br != nil {
+		st := g.br.State()
+		d.Breaker = st.String()
+		open = st != breaker.Closed
+	}
+	switch {
+	case open:
+		d.State = RemoteUnavailable
+	case failed > ok:
+		d.State = RemoteFailing
+	case ok > 0:
+		d.State = RemoteReady
+	default:
+		d.State = RemoteUnknown
+	}
+	return d
+}
+
+// lastErrors returns what the logger remembers of each kind of failure.
+func (b *burstLogger) lastErrors() []ErrorRecord {
+	b.mu.Lock()
+	out := make([]ErrorRecord, 0, len(b.bursts))
+	errs := make([]error, 0, len(b.bursts))
+	for kind, st := range b.bursts {
+		out = append(out, ErrorRecord{Kind: kind, Op: st.op, Count: st.count, LastAt: st.lastAt})
+		errs = append(errs, st.lastErr)
+	}
+	b.mu.Unlock()
+	// The texts are built outside the lock: a panic's carries a stack.
+	for i, err := range errs {
+		out[i].ErrorKind, out[i].Last = logErrorKind(out[i].Kind, err), cutText(err.Error())
+	}
+	slices.SortFunc(out, func(a, b ErrorRecord) int { return strings.Compare(a.Kind, b.Kind) })
+	return out
+}
+
+// cutText cuts s to maxErrorText bytes, on a rune boundary.
+func cutText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,61 @@
+package rueidisremote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/rueidis"
+
+	"github.com/accelerator-go/accelerator/backend"
+)
+
+var _ backend.CompareAndSetter = (*Remote)(nil)
+
+// casScript writes ARGV[2] with a TTL of ARGV[3] ms at KEYS[1] if the key holds a
+// value whose SHA-1 is ARGV[1], or is absent and ARGV[1] is empty. It touches one key,
+// so it runs on any node of a cluster.
+var casScript = rueidis.NewLuaScriptNoSha(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  if redis.sha1hex(v) ~= ARGV[1] then return 0 end
+elseif ARGV[1] ~= '' then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// CompareAndSet writes each item whose key still holds the expected value (by its
+// SHA-1), with one script call per item sent in one pipelined call, and reports which
+// were written.
+func (r *Remote) CompareAndSet(ctx context.Context, items []backend.CASItem) ([]bool, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("rueidisremote: compare-and-set: %w", err)
+	}
+	execs := make([]rueidis.LuaExec, len(items))
+	for i, it := range items {
+		execs[i] = rueidis.LuaExec{
+			Keys: []string{it.Key},
+			Args: []string{it.Expect, string(it.Value), strconv.FormatInt(millis(it.TTL), 10)},
+		}
+	}
+	done := make([]bool, len(items))
+	var errs []error
+	for i, resp := range casScript.ExecMulti(ctx, r.client, execs...) {
+		n, err := resp.AsInt64()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", items[i].Key, err))
+			continue
+		}
+		done[i] = n == 1
+	}
+	if errs != nil {
+		return done, fmt.Errorf("rueidisremote: compare-and-set: %w", errors.Join(errs...))
+	}
+	return done, nil
+}
