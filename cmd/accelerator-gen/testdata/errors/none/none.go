@@ -1,0 +1,6 @@
+// Package none has no annotations.
+package none
+
+type Store interface {
+	Get(id int64) (string, error)
+}
