@@ -425,6 +425,18 @@ func TestStressNoReadOlderThanTheBound(t *testing.T) {
 			worst = max(worst, late)
 		}
 	}
+	// After the last restart, once the bound has passed, every instance serves the
+	// last version of every key.
+	time.Sleep(bound)
+	for k := range keys {
+		key := "s" + strconv.Itoa(k)
+		want := key + "@" + strconv.Itoa(len(written[k]))
+		for i, c := range caches {
+			if v, _, err := c.Get(ctx, key); v != want {
+				t.Errorf("after the run instance %d serves %q (%v), want the last write %q", i, v, err, want)
+			}
+		}
+	}
 	t.Logf("%d reads, %d read errors, %d write retries, %d Redis kills; bound %v", len(reads), readErrs.Load(), writeRetries.Load(), kills, bound)
 	if len(reads) < 1000 || kills < 2 {
 		t.Fatalf("the run was too small to mean anything: %d reads, %d kills", len(reads), kills)
