@@ -78,6 +78,9 @@ const initialLoadCost = time.Millisecond
 type loaded[V any] struct {
 	value V
 	found bool
+	// cached reports a result found in L1 by the load itself, not loaded: nothing
+	// to write back.
+	cached bool
 }
 
 // staleCopy is an entry past its expiry but inside its stale window, kept by a read

@@ -18,7 +18,7 @@ import (
 // protection) and writes the result back. shared reports that the caller joined a load
 // started by another.
 func (c *cache[K, V]) loadOne(ctx context.Context, key K, src sources[K, V], seen l2Seen) (r loaded[V], err error, shared bool) {
-	spec := c.loadOneSpec(key, src, seen, nil)
+	spec := c.loadOneSpec(key, src, seen, true, nil)
 	if c.cfg.DisablePenetrationProtection {
 		r, err = singleflight.Run(ctx, spec)
 		return r, err, false
@@ -31,20 +31,25 @@ func (c *cache[K, V]) loadOne(ctx context.Context, key K, src sources[K, V], see
 }
 
 // loadOneSpec is the load of one key with its write-back; done, when set, learns the
-// outcome.
-func (c *cache[K, V]) loadOneSpec(key K, src sources[K, V], seen l2Seen, done func(error)) singleflight.Spec[loaded[V]] {
+// outcome. With recheck, the load first looks at L1 again: a reader that missed while
+// another load of the key was in flight, and reached the singleflight group just after
+// it ended, finds the value that load installed instead of loading again.
+func (c *cache[K, V]) loadOneSpec(key K, src sources[K, V], seen l2Seen, recheck bool, done func(error)) singleflight.Spec[loaded[V]] {
 	// The epoch and the key's generation are captured before the source is read: an
 	// invalidation after this point makes the fill lose.
 	epoch, gen := c.epoch.Load(), c.generation(key)
 	return loadSpec(c,
 		func(lctx context.Context) (loaded[V], error) {
+			if r, ok := c.recheckLocal(key, recheck); ok {
+				return r, nil
+			}
 			if c.cas != nil && !seen.known {
 				seen = c.lookBeforeLoad(lctx, key)
 			}
 			return c.callLoader(lctx, key, src)
 		},
 		func(lctx context.Context, r loaded[V], err error) (loaded[V], error) {
-			if err == nil {
+			if err == nil && !r.cached {
 				c.writeBack(lctx, key, r, fillGuard{epoch: epoch, gen: gen, seen: seen})
 			}
 			return r, err
@@ -198,7 +203,7 @@ func (c *cache[K, V]) startRefresh(ctx context.Context, key K, src sources[K, V]
 	if backedOff && now < next {
 		return
 	}
-	spec := c.loadOneSpec(key, src, l2Seen{}, func(err error) {
+	spec := c.loadOneSpec(key, src, l2Seen{}, false, func(err error) {
 		c.refreshMu.Lock()
 		defer c.refreshMu.Unlock()
 		if err == nil {
@@ -242,4 +247,16 @@ func (c *cache[K, V]) lookBeforeLoad(ctx context.Context, key K) l2Seen {
 func sha1Hex(b []byte) string {
 	sum := sha1.Sum(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// recheckLocal returns key's fresh L1 entry, if there is one now.
+func (c *cache[K, V]) recheckLocal(key K, recheck bool) (loaded[V], bool) {
+	if !recheck || c.local == nil {
+		return loaded[V]{}, false
+	}
+	e, ok := c.local.Get(key)
+	if !ok || e.Epoch != c.epoch.Load() || e.ExpireAt <= c.clock.NowNano() {
+		return loaded[V]{}, false
+	}
+	return loaded[V]{value: e.Value, found: !e.Null, cached: true}, true
 }
