@@ -8,25 +8,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/internal/casscript"
 )
 
 var _ backend.CompareAndSetter = (*Remote)(nil)
-
-// casScript writes ARGV[2] with a TTL of ARGV[3] ms at KEYS[1] if the key holds a
-// value whose SHA-1 is ARGV[1], or is absent and ARGV[1] is empty. It touches one key,
-// so it runs on any node of a cluster.
-//
-// NOTE: it is the script of rueidisremote, byte for byte; keep them the same.
-const casScript = `
-local v = redis.call('GET', KEYS[1])
-if v then
-  if redis.sha1hex(v) ~= ARGV[1] then return 0 end
-elseif ARGV[1] ~= '' then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
-`
 
 // CompareAndSet writes each item whose key still holds the expected value (by its
 // SHA-1), and reports which were written. It sends one EVAL of a short Lua script per
@@ -47,7 +32,7 @@ func (r *Remote) CompareAndSet(ctx context.Context, items []backend.CASItem) ([]
 	pipe := r.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(items))
 	for i, it := range items {
-		cmds[i] = pipe.Eval(ctx, casScript, []string{it.Key}, it.Expect, r.arg(it.Value), millis(it.TTL))
+		cmds[i] = pipe.Eval(ctx, casscript.Source, []string{it.Key}, it.Expect, r.arg(it.Value), millis(it.TTL))
 	}
 	_, execErr := pipe.Exec(ctx)
 	done := make([]bool, len(items))

@@ -9,23 +9,14 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/internal/casscript"
 )
 
 var _ backend.CompareAndSetter = (*Remote)(nil)
 
-// casScript writes ARGV[2] with a TTL of ARGV[3] ms at KEYS[1] if the key holds a
-// value whose SHA-1 is ARGV[1], or is absent and ARGV[1] is empty. It touches one key,
-// so it runs on any node of a cluster.
-var casScript = rueidis.NewLuaScriptNoSha(`
-local v = redis.call('GET', KEYS[1])
-if v then
-  if redis.sha1hex(v) ~= ARGV[1] then return 0 end
-elseif ARGV[1] ~= '' then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
-`)
+// casScript is the compare-and-set fill, sent with EVAL (an ACL then needs +eval only,
+// and a flushed script cache costs nothing).
+var casScript = rueidis.NewLuaScriptNoSha(casscript.Source)
 
 // CompareAndSet writes each item whose key still holds the expected value (by its
 // SHA-1), with one script call per item sent in one pipelined call, and reports which

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/redis/rueidis"
 
 	"github.com/accelerator-go/accelerator/backend"
 )
@@ -66,100 +65,15 @@ func (r *Remote) Subscribe(ctx context.Context, channel string, handler func(bac
 	}
 	dc, release := r.client.Dedicate()
 	defer release()
-
-	events := make(chan backend.Event)
-	unsubscribed := make(chan struct{}, 1)
-	done := make(chan struct{})
-	// The hooks run on rueidis' reader goroutine for the connection, one at a time
-	// and in the order the server sent the pushes; they hand each event over to this
-	// goroutine and wait until it is taken, or until Subscribe is returning.
-	deliver := func(ev backend.Event) {
-		select {
-		case events <- ev:
-		case <-done:
-		}
-	}
-	lost := dc.SetPubSubHooks(rueidis.PubSubHooks{
-		OnSubscription: func(s rueidis.PubSubSubscription) {
-			if s.Channel != channel {
-				return
-			}
-			switch s.Kind {
-			case "subscribe":
-				deliver(backend.Event{Kind: backend.EventSubscribed})
-			case "unsubscribe":
-				select {
-				case unsubscribed <- struct{}{}:
-				default:
-				}
-			}
-		},
-		OnMessage: func(m rueidis.PubSubMessage) {
-			if m.Channel != channel {
-				return
-			}
-			// The payload is valid only during the handler call (backend.Event), so
-			// a view of rueidis' string, which nothing else holds, is enough.
-			deliver(backend.Event{Kind: backend.EventMessage, Payload: bytesView(m.Message)})
-		},
-	})
-
 	cmd := dc.B().Subscribe().Channel(channel).Build()
 	if r.cluster {
 		cmd = cmd.SetSlot(channel) // the node Publish sends to; see there
 	}
-	subscribed := make(chan error, 1)
-	go func() {
-		subscribed <- dc.Do(ctx, cmd).Error()
-	}()
-	defer func() {
-		close(done)
-		// Closing the connection drops the subscription on the server even when it
-		// does not answer, and makes a pending SUBSCRIBE return.
-		dc.Close()
-		if subscribed != nil {
-			<-subscribed
-		}
-	}()
-
-	confirmed := false
-	for {
-		select {
-		case ev := <-events:
-			if ev.Kind == backend.EventSubscribed {
-				if confirmed {
-					continue
-				}
-				confirmed = true
-			}
-			// The server confirms before it delivers, so this drops nothing in
-			// practice; it keeps the contract's order even if it did not.
-			if confirmed {
-				handler(ev)
-			}
-		case err := <-subscribed:
-			subscribed = nil
-			if ctx.Err() != nil {
-				return closedError(ctx, channel)
-			}
-			if err != nil {
-				return fmt.Errorf("rueidisremote: subscribe %q: %w", channel, err)
-			}
-		case err := <-lost:
-			if ctx.Err() != nil {
-				return closedError(ctx, channel)
-			}
-			if err == nil {
-				err = errConnectionLost
-			}
-			return fmt.Errorf("rueidisremote: subscription to %q broke: %w", channel, err)
-		case <-unsubscribed:
-			return fmt.Errorf("rueidisremote: subscription to %q broke: %w", channel, errUnsubscribed)
-		case <-ctx.Done():
-			return closedError(ctx, channel)
-		}
-	}
+	return runSubscription(ctx, dc, cmd, channel, classicKinds, handler)
 }
+
+// classicKinds are the pushes of SUBSCRIBE.
+var classicKinds = subscriptionKinds{subscribe: "subscribe", unsubscribe: "unsubscribe"}
 
 func closedError(ctx context.Context, channel string) error {
 	return fmt.Errorf("rueidisremote: subscription to %q: %w: %w", channel, backend.ErrSubscriptionClosed, context.Cause(ctx))

@@ -123,15 +123,15 @@ type subscriptionKinds struct {
 	unsubscribe string
 }
 
-// shardedKinds are the pushes of SSUBSCRIBE. (Those of SUBSCRIBE are "subscribe" and
-// "unsubscribe".)
+// shardedKinds are the pushes of SSUBSCRIBE.
 var shardedKinds = subscriptionKinds{subscribe: "ssubscribe", unsubscribe: "sunsubscribe"}
 
 // runSubscription sends the subscribe command cmd for channel on the dedicated
 // connection dc, with pub/sub hooks, and delivers its events to handler until the
 // subscription ends. It closes dc before it returns; the caller releases it.
 //
-// It is the loop of [Remote.Subscribe], parameterised by the pushes of kinds.
+// Both [Remote.Subscribe] and [ShardedPubSub.Subscribe] run it, with the pushes of
+// their flavour in kinds.
 func runSubscription(ctx context.Context, dc rueidis.DedicatedClient, cmd rueidis.Completed, channel string, kinds subscriptionKinds, handler func(backend.Event)) error {
 	events := make(chan backend.Event)
 	unsubscribed := make(chan struct{}, 1)
