@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-
 	"github.com/accelerator-go/accelerator/backend"
 )
 
