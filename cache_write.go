@@ -152,7 +152,7 @@ func (c *cache[K, V]) appendValue(dst []byte, r loaded[V], d deadline) ([]byte, 
 	}
 	dst, err := c.cfg.Codec.Append(dst, r.value)
 	if err != nil {
-		return nil, fmt.Errorf("accelerator: encode value: %w", err)
+		return nil, fmt.Errorf("%w: %w", errEncodeValue, err)
 	}
 	return dst, nil
 }

@@ -103,24 +103,70 @@ type ConfigSnapshot struct {
 	BreakerBackoff  time.Duration
 	// Tracer is the Go type of [Options.Tracer], empty for none.
 	Tracer string
-	// BroadcastInvalidation is [Options.BroadcastInvalidation].
-	BroadcastInvalidation bool
+	// BroadcastInvalidation is [Options.BroadcastInvalidation]; PubSub is the Go type
+	// of its transport (empty without it); InvalidationPingInterval and
+	// InvalidationGrace are its settings.
+	BroadcastInvalidation                       bool
+	PubSub                                      string
+	InvalidationPingInterval, InvalidationGrace time.Duration
+	// FillGuard is false when [Options.DisableFillGuard] is set.
+	FillGuard bool
 }
 
-// MarshalJSON writes the durations as strings such as "1m0s".
+// configJSON is ConfigSnapshot as JSON: its durations as text.
+type configJSON struct {
+	plainConfig
+	LoaderTimeout, LocalTTL, RemoteTTL, NullTTL jsonDuration
+	RefreshAhead, StaleTTL, RemoteTimeout       jsonDuration
+	BreakerBackoff                              jsonDuration
+	InvalidationPingInterval, InvalidationGrace jsonDuration
+}
+
+type plainConfig ConfigSnapshot
+
+// durations lists the fields of c whose JSON is text, with their counterparts in j.
+func (j *configJSON) durations(c *ConfigSnapshot) [][2]*time.Duration {
+	return [][2]*time.Duration{
+		{&c.LoaderTimeout, (*time.Duration)(&j.LoaderTimeout)}, {&c.LocalTTL, (*time.Duration)(&j.LocalTTL)},
+		{&c.RemoteTTL, (*time.Duration)(&j.RemoteTTL)}, {&c.NullTTL, (*time.Duration)(&j.NullTTL)},
+		{&c.RefreshAhead, (*time.Duration)(&j.RefreshAhead)}, {&c.StaleTTL, (*time.Duration)(&j.StaleTTL)},
+		{&c.RemoteTimeout, (*time.Duration)(&j.RemoteTimeout)}, {&c.BreakerBackoff, (*time.Duration)(&j.BreakerBackoff)},
+		{&c.InvalidationPingInterval, (*time.Duration)(&j.InvalidationPingInterval)},
+		{&c.InvalidationGrace, (*time.Duration)(&j.InvalidationGrace)},
+	}
+}
+
+// MarshalJSON writes the durations as text, such as "1m0s".
 func (c ConfigSnapshot) MarshalJSON() ([]byte, error) {
-	type plain ConfigSnapshot
-	return json.Marshal(struct {
-		plain
-		LoaderTimeout, LocalTTL, RemoteTTL, NullTTL string
-		RefreshAhead, StaleTTL, RemoteTimeout       string
-		BreakerBackoff                              string
-	}{
-		plain(c),
-		c.LoaderTimeout.String(), c.LocalTTL.String(), c.RemoteTTL.String(), c.NullTTL.String(),
-		c.RefreshAhead.String(), c.StaleTTL.String(), c.RemoteTimeout.String(),
-		c.BreakerBackoff.String(),
-	})
+	j := configJSON{plainConfig: plainConfig(c)}
+	for _, d := range j.durations(&c) {
+		*d[1] = *d[0]
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *ConfigSnapshot) UnmarshalJSON(data []byte) error {
+	var j configJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*c = ConfigSnapshot(j.plainConfig)
+	for _, d := range j.durations(c) {
+		*d[0] = *d[1]
+	}
+	return nil
+}
+
+// jsonDuration is a time.Duration written as text in JSON.
+type jsonDuration time.Duration
+
+func (d jsonDuration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *jsonDuration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = jsonDuration(v)
+	return err
 }
 
 // LocalDiagnostics is the state of L1.
@@ -131,10 +177,9 @@ type LocalDiagnostics struct {
 	Backend string
 	// Entries is the number of entries held, an estimate.
 	Entries int
-	// Weighted reports an L1 bounded by weight, and Weight is then the total weight
-	// of its entries.
-	Weighted bool
-	Weight   uint64
+	// Weight is the total weight of the entries of an L1 bounded by weight
+	// ([local.Options.MaximumWeight]), 0 for one bounded by entry count.
+	Weight uint64
 }
 
 // RemoteState is what a cache knows of its remote layer.
@@ -190,20 +235,40 @@ type RemoteProbe struct {
 	ErrorKind string `json:",omitempty"`
 }
 
-// MarshalJSON writes the latency as a string such as "312µs".
+// probeJSON is RemoteProbe as JSON: its latency as text.
+type probeJSON struct {
+	plainProbe
+	Latency jsonDuration
+}
+
+type plainProbe RemoteProbe
+
+// MarshalJSON writes the latency as text, such as "312µs".
 func (p RemoteProbe) MarshalJSON() ([]byte, error) {
-	type plain RemoteProbe
-	return json.Marshal(struct {
-		plain
-		Latency string
-	}{plain(p), p.Latency.String()})
+	return json.Marshal(probeJSON{plainProbe(p), jsonDuration(p.Latency)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *RemoteProbe) UnmarshalJSON(data []byte) error {
+	var j probeJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*p = RemoteProbe(j.plainProbe)
+	p.Latency = time.Duration(j.Latency)
+	return nil
 }
 
 // InvalidationDiagnostics is the state of the cross-instance invalidation
 // subscriber.
 type InvalidationDiagnostics struct {
-	// State is "disabled" while the cache does not broadcast invalidations.
+	// State is "disabled" without [Options.BroadcastInvalidation], "subscribed"
+	// while the subscription is confirmed and alive, and "disconnected" otherwise
+	// (starting, or broken and subscribing again): L1 entries then live at most
+	// [Options.InvalidationGrace].
 	State string
+	// SubscriberState is the detail, as [Cache.SubscriberState] returns it.
+	SubscriberState
 }
 
 // LoadDiagnostics is the state of the loads from the source of truth.
@@ -244,6 +309,7 @@ const (
 	ErrorKindCanceled    = "canceled"
 	ErrorKindClosed      = "closed"
 	ErrorKindDecode      = "decode"
+	ErrorKindEncode      = "encode"
 	ErrorKindPanic       = "panic"
 	ErrorKindRemote      = "remote"
 	ErrorKindLoader      = "loader"
@@ -283,6 +349,8 @@ func ErrorKind(err error) string {
 		return ErrorKindTimeout
 	case errors.Is(err, errCorruptValue):
 		return ErrorKindDecode
+	case errors.Is(err, errEncodeValue):
+		return ErrorKindEncode
 	case errors.As(err, &re):
 		return ErrorKindRemote
 	}
@@ -326,9 +394,11 @@ const probeKeySuffix = "\x00accelerator-probe"
 func (g *guardedRemote) probe(ctx context.Context, key string) RemoteProbe {
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	start := time.Now()
+	// At is read from the coarse clock, like the times of the calls it is compared
+	// with.
+	at, start := g.now(), time.Now()
 	_, err := g.r.Get(cctx, key)
-	p := RemoteProbe{At: start, Latency: time.Since(start), OK: err == nil}
+	p := RemoteProbe{At: time.Unix(0, at), Latency: time.Since(start), OK: err == nil}
 	if err != nil {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (after %v): %w", ErrRemoteTimeout, g.timeout, err)
@@ -342,15 +412,14 @@ func (g *guardedRemote) probe(ctx context.Context, key string) RemoteProbe {
 
 func (c *cache[K, V]) diagnostics() DiagnosticSnapshot {
 	d := DiagnosticSnapshot{
-		Area:    c.cfg.Area,
-		Mode:    c.cfg.Mode.String(),
-		TakenAt: time.Now(),
-		Closed:  c.closed.Load(),
-		Config:  c.configSnapshot(),
-		Local:   c.localDiagnostics(),
-		Remote:  c.remoteDiagnostics(),
-		// The invalidation subscriber fills this in once it lands.
-		Invalidation: InvalidationDiagnostics{State: "disabled"},
+		Area:         c.cfg.Area,
+		Mode:         c.cfg.Mode.String(),
+		TakenAt:      time.Now(),
+		Closed:       c.closed.Load(),
+		Config:       c.configSnapshot(),
+		Local:        c.localDiagnostics(),
+		Remote:       c.remoteDiagnostics(),
+		Invalidation: c.invalidationDiagnostics(),
 		Loads:        LoadDiagnostics{InFlight: c.loads.InFlight()},
 		LastErrors:   c.log.lastErrors(),
 	}
@@ -387,6 +456,11 @@ func (c *cache[K, V]) configSnapshot() ConfigSnapshot {
 		BreakerBackoff:        cfg.BreakerBackoff,
 		Tracer:                typeName(cfg.Tracer),
 		BroadcastInvalidation: cfg.BroadcastInvalidation,
+		FillGuard:             !cfg.DisableFillGuard,
+	}
+	if cfg.BroadcastInvalidation {
+		s.PubSub = typeName(cfg.pubsub())
+		s.InvalidationPingInterval, s.InvalidationGrace = cfg.InvalidationPingInterval, cfg.InvalidationGrace
 	}
 	if cfg.RefreshPolicy == RefreshProbabilistic {
 		s.RefreshPolicy, s.RefreshBeta = "probabilistic", cfg.RefreshBeta
@@ -401,6 +475,17 @@ func (c *cache[K, V]) configSnapshot() ConfigSnapshot {
 		s.RemoteBackend = typeName(c.remote.r)
 	}
 	return s
+}
+
+func (c *cache[K, V]) invalidationDiagnostics() InvalidationDiagnostics {
+	if c.inv == nil {
+		return InvalidationDiagnostics{State: "disabled"}
+	}
+	d := InvalidationDiagnostics{State: "disconnected", SubscriberState: c.inv.state()}
+	if d.Connected {
+		d.State = "subscribed"
+	}
+	return d
 }
 
 // typeName returns the Go type of v, or "" for nil. It is all a snapshot says of a
@@ -424,7 +509,6 @@ func (c *cache[K, V]) localDiagnostics() LocalDiagnostics {
 	d := LocalDiagnostics{Enabled: true, Backend: typeName(c.local), Entries: c.local.Len()}
 	if w, ok := c.local.(weighted); ok {
 		d.Weight = w.WeightedSize()
-		d.Weighted = d.Weight > 0
 	}
 	return d
 }
@@ -460,7 +544,7 @@ func (c *cache[K, V]) remoteDiagnostics() RemoteDiagnostics {
 	switch {
 	case open:
 		d.State = RemoteUnavailable
-	case failed > ok:
+	case failed > 0 && failed >= ok: // equal: in one tick of the coarse clock; assume the worst
 		d.State = RemoteFailing
 	case ok > 0:
 		d.State = RemoteReady

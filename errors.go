@@ -83,4 +83,7 @@ func (e *BatchError[K]) Error() string {
 // Unwrap returns Err.
 func (e *BatchError[K]) Unwrap() error { return e.Err }
 
+// errEncodeValue is wrapped in the error of a value the codec could not encode.
+var errEncodeValue = errors.New("accelerator: encode value")
+
 var errShortCAS = errors.New("backend returned fewer compare-and-set results than items")

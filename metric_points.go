@@ -107,6 +107,8 @@ var (
 		"Keys whose single-key load or background refresh is running.", nil}
 	metricBreakerState = MetricDescription{"accelerator_cache_breaker_state", MetricGauge, "1",
 		"1 for the circuit breaker's current state (closed, open, half-open), 0 for the others.", []string{"state"}}
+	metricSubscribed = MetricDescription{"accelerator_cache_invalidation_subscribed", MetricGauge, "1",
+		"1 while the invalidation subscription is confirmed and alive, 0 otherwise.", nil}
 )
 
 var metricDescriptions = []*MetricDescription{
@@ -116,6 +118,7 @@ var metricDescriptions = []*MetricDescription{
 	&metricRefreshAttempts, &metricRefreshResults, &metricInvMessages, &metricInvFailures,
 	&metricLocalFlushes, &metricFillsLost,
 	&metricHitRatio, &metricLocalEntries, &metricLocalWeight, &metricLoadsInFlight, &metricBreakerState,
+	&metricSubscribed,
 }
 
 // MetricDescriptions returns every metric that [Cache.OTelMetricPoints] may return,
@@ -193,6 +196,9 @@ func (c *cache[K, V]) metricPoints() []MetricPoint {
 		for _, state := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
 			w.point(&metricBreakerState, boolValue(st == state), "state", state.String())
 		}
+	}
+	if c.inv != nil {
+		w.point(&metricSubscribed, boolValue(c.inv.state().Connected))
 	}
 	return w.pts
 }

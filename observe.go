@@ -73,7 +73,7 @@ type Span interface {
 }
 
 // Tracer starts a span around each cache operation; the module
-// github.com/accelerator-go/accelerator/otel implements it over OpenTelemetry. The
+// github.com/accelerator-go/accelerator/acceleratorotel implements it over OpenTelemetry. The
 // cache calls Start with the caller's context and uses the returned context for the
 // rest of the operation, so that the spans of loads started on a miss are children of
 // the read's span, and the loader sees it too.

@@ -165,7 +165,7 @@ type Options[K comparable, V any] struct {
 	BreakerBackoff time.Duration
 
 	// Tracer starts a span around each operation (see [Tracer]); the module
-	// github.com/accelerator-go/accelerator/otel provides one over OpenTelemetry.
+	// github.com/accelerator-go/accelerator/acceleratorotel provides one over OpenTelemetry.
 	// Default none.
 	Tracer Tracer
 
