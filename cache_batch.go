@@ -211,7 +211,7 @@ func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, into map[K]V, src 
 		guards[i] = fillGuard{epoch: c.epoch.Load(), gen: c.generation(k), seen: seen[k]}
 	}
 	c.metrics.loadedKeys.Add(uint64(len(keys)))
-	spec := loadSpec(c,
+	spec := loadSpec(c, "mload",
 		func(lctx context.Context) (map[K]V, error) {
 			return c.callMLoader(lctx, keys, src.many)
 		},

@@ -38,7 +38,7 @@ func (c *cache[K, V]) loadOneSpec(key K, src sources[K, V], seen l2Seen, recheck
 	// The epoch and the key's generation are captured before the source is read: an
 	// invalidation after this point makes the fill lose.
 	epoch, gen := c.epoch.Load(), c.generation(key)
-	return loadSpec(c,
+	return loadSpec(c, "load",
 		func(lctx context.Context) (loaded[V], error) {
 			if r, ok := c.recheckLocal(key, recheck); ok {
 				return r, nil
@@ -59,25 +59,30 @@ func (c *cache[K, V]) loadOneSpec(key K, src sources[K, V], seen l2Seen, recheck
 // loadSpec is the singleflight spec of a load: bounded by the loader timeout, with
 // timeouts counted once per load, whichever of the timer and the loader notices first.
 // done, when set, learns the outcome of the load, a timeout included.
-func loadSpec[K comparable, V any, R any](c *cache[K, V], load func(context.Context) (R, error), commit func(context.Context, R, error) (R, error), done func(error)) singleflight.Spec[R] {
+func loadSpec[K comparable, V any, R any](c *cache[K, V], op string, load func(context.Context) (R, error), commit func(context.Context, R, error) (R, error), done func(error)) singleflight.Spec[R] {
+	// began is set and read on the load's own goroutine.
+	var began time.Time
 	return singleflight.Spec[R]{
 		Timeout:    c.cfg.LoaderTimeout,
 		TimeoutErr: c.errTimeout,
 		OnTimeout: func() {
 			c.metrics.loadTimeouts.Add(1)
-			c.log.problem("load", ErrLoaderTimeout)
+			c.log.failure("load", op, ErrLoaderTimeout, c.cfg.LoaderTimeout)
 			if done != nil {
 				done(c.errTimeout)
 			}
 		},
 		Tracker: &c.loading,
-		Load:    load,
+		Load: func(ctx context.Context) (R, error) {
+			began = time.Now()
+			return load(ctx)
+		},
 		Commit: func(ctx context.Context, r R, err error) (_ R, cerr error) {
 			if errors.Is(err, ErrLoaderTimeout) {
 				c.metrics.loadTimeouts.Add(1)
 			}
 			if err != nil {
-				c.log.problem("load", err)
+				c.log.failure("load", op, err, time.Since(began))
 			}
 			if done != nil {
 				defer func() { done(cerr) }()
