@@ -1,11 +1,9 @@
 package goredisremote
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/redis/go-redis/v9"
 
@@ -48,23 +46,23 @@ func (r *Remote) MGet(ctx context.Context, keys []string) ([][]byte, error) {
 // mgetBySlot sends one MGET per hash slot in one pipeline, or a single MGET when
 // every key shares a slot.
 func (r *Remote) mgetBySlot(ctx context.Context, keys []string, out [][]byte) error {
-	g := groupBySlot(keys)
-	if g.len() == 1 {
+	g := slot.Group(keys)
+	if g.Len() == 1 {
 		return fill(out, r.client.MGet(ctx, keys...), nil)
 	}
 	pipe := r.client.Pipeline()
-	cmds := make([]*redis.SliceCmd, g.len())
+	cmds := make([]*redis.SliceCmd, g.Len())
 	buf := make([]string, 0, len(keys))
 	for i := range cmds {
 		// MGet copies the keys into its arguments, so buf can be reused.
-		buf = g.keys(keys, i, buf[:0])
+		buf = g.Keys(keys, i, buf[:0])
 		cmds[i] = pipe.MGet(ctx, buf...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
 	for i, cmd := range cmds {
-		if err := fill(out, cmd, g.indices(i)); err != nil {
+		if err := fill(out, cmd, g.Indices(i)); err != nil {
 			return err
 		}
 	}
@@ -198,14 +196,14 @@ func (r *Remote) Del(ctx context.Context, keys ...string) error {
 // delBySlot sends one DEL per hash slot in one pipeline, or a single DEL when every
 // key shares a slot.
 func (r *Remote) delBySlot(ctx context.Context, keys []string) error {
-	g := groupBySlot(keys)
-	if g.len() == 1 {
+	g := slot.Group(keys)
+	if g.Len() == 1 {
 		return r.client.Del(ctx, keys...).Err()
 	}
 	pipe := r.client.Pipeline()
 	buf := make([]string, 0, len(keys))
-	for i := range g.len() {
-		buf = g.keys(keys, i, buf[:0])
+	for i := range g.Len() {
+		buf = g.Keys(keys, i, buf[:0])
 		pipe.Del(ctx, buf...)
 	}
 	_, err := pipe.Exec(ctx)
@@ -220,43 +218,4 @@ func (r *Remote) delEach(ctx context.Context, keys []string) error {
 	}
 	_, err := pipe.Exec(ctx)
 	return err
-}
-
-// slotGroups is a batch of keys split by hash slot: order lists key positions sorted
-// by slot, and group i is order[starts[i]:starts[i+1]].
-type slotGroups struct {
-	order  []int
-	starts []int
-}
-
-func groupBySlot(keys []string) slotGroups {
-	slots := make([]uint16, len(keys))
-	order := make([]int, len(keys))
-	for i, k := range keys {
-		slots[i] = slot.Of(k)
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(slots[a], slots[b]) })
-	starts := []int{0}
-	for i := 1; i < len(order); i++ {
-		if slots[order[i]] != slots[order[i-1]] {
-			starts = append(starts, i)
-		}
-	}
-	starts = append(starts, len(order))
-	return slotGroups{order: order, starts: starts}
-}
-
-// len returns the number of groups.
-func (g slotGroups) len() int { return len(g.starts) - 1 }
-
-// indices returns the key positions of group i.
-func (g slotGroups) indices(i int) []int { return g.order[g.starts[i]:g.starts[i+1]] }
-
-// keys appends the keys of group i to buf and returns it.
-func (g slotGroups) keys(keys []string, i int, buf []string) []string {
-	for _, pos := range g.indices(i) {
-		buf = append(buf, keys[pos])
-	}
-	return buf
 }

@@ -56,14 +56,14 @@ func TestGroupBySlot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := groupBySlot(tt.keys)
-			if g.len() != tt.wantGroups {
-				t.Errorf("%d groups, want %d", g.len(), tt.wantGroups)
+			g := slot.Group(tt.keys)
+			if g.Len() != tt.wantGroups {
+				t.Errorf("%d groups, want %d", g.Len(), tt.wantGroups)
 			}
 			var seen []int
-			for i := range g.len() {
-				idx := g.indices(i)
-				keys := g.keys(tt.keys, i, nil)
+			for i := range g.Len() {
+				idx := g.Indices(i)
+				keys := g.Keys(tt.keys, i, nil)
 				if len(idx) == 0 || len(keys) != len(idx) {
 					t.Fatalf("group %d: %d positions, %d keys", i, len(idx), len(keys))
 				}

@@ -11,11 +11,9 @@
 package rueidisremote
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -163,13 +161,14 @@ func (r *Remote) MGet(ctx context.Context, keys []string) ([][]byte, error) {
 		}
 		return out, nil
 	}
-	g := groupBySlot(keys)
-	cmds := make(rueidis.Commands, 0, g.len())
-	for i := range g.len() {
-		cmds = append(cmds, r.client.B().Mget().Key(g.keys(keys, i)...).Build())
+	g := slot.Group(keys)
+	var buf []string
+	cmds := make(rueidis.Commands, 0, g.Len())
+	for i := range g.Len() {
+		cmds = append(cmds, r.client.B().Mget().Key(g.Keys(keys, i, buf[:0])...).Build())
 	}
 	for i, resp := range r.client.DoMulti(ctx, cmds...) {
-		if err := fill(out, resp, g.indices(i)); err != nil {
+		if err := fill(out, resp, g.Indices(i)); err != nil {
 			return nil, fmt.Errorf("rueidisremote: mget: %w", err)
 		}
 	}
@@ -278,10 +277,11 @@ func (r *Remote) Del(ctx context.Context, keys ...string) error {
 		}
 		return nil
 	}
-	g := groupBySlot(keys)
-	cmds := make(rueidis.Commands, 0, g.len())
-	for i := range g.len() {
-		cmds = append(cmds, r.client.B().Del().Key(g.keys(keys, i)...).Build())
+	g := slot.Group(keys)
+	var buf []string
+	cmds := make(rueidis.Commands, 0, g.Len())
+	for i := range g.Len() {
+		cmds = append(cmds, r.client.B().Del().Key(g.Keys(keys, i, buf[:0])...).Build())
 	}
 	var errs []error
 	for _, resp := range r.client.DoMulti(ctx, cmds...) {
@@ -293,48 +293,6 @@ func (r *Remote) Del(ctx context.Context, keys ...string) error {
 		return fmt.Errorf("rueidisremote: del: %w", errors.Join(errs...))
 	}
 	return nil
-}
-
-// slotGroups is a batch of keys split by hash slot: order lists key positions sorted
-// by slot, and group i is order[starts[i]:starts[i+1]].
-type slotGroups struct {
-	order  []int
-	starts []int
-	buf    []string
-}
-
-func groupBySlot(keys []string) *slotGroups {
-	slots := make([]uint16, len(keys))
-	order := make([]int, len(keys))
-	for i, k := range keys {
-		slots[i] = slot.Of(k)
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(slots[a], slots[b]) })
-	starts := []int{0}
-	for i := 1; i < len(order); i++ {
-		if slots[order[i]] != slots[order[i-1]] {
-			starts = append(starts, i)
-		}
-	}
-	starts = append(starts, len(order))
-	return &slotGroups{order: order, starts: starts, buf: make([]string, 0, len(keys))}
-}
-
-// len returns the number of groups.
-func (g *slotGroups) len() int { return len(g.starts) - 1 }
-
-// indices returns the key positions of group i.
-func (g *slotGroups) indices(i int) []int { return g.order[g.starts[i]:g.starts[i+1]] }
-
-// keys returns the keys of group i. The slice is reused by the next call; the
-// command builder copies it.
-func (g *slotGroups) keys(keys []string, i int) []string {
-	g.buf = g.buf[:0]
-	for _, pos := range g.indices(i) {
-		g.buf = append(g.buf, keys[pos])
-	}
-	return g.buf
 }
 
 // nonNil turns the empty value, which rueidis may return as nil, into an empty
