@@ -6,8 +6,8 @@ import (
 )
 
 // Groups is a batch of keys split by hash slot, for sending one multi-key command per
-// slot: Order lists key positions sorted by slot (stable), and group i is
-// Order[starts[i]:starts[i+1]].
+// slot: order lists key positions sorted by slot (stable), and group i is
+// order[starts[i]:starts[i+1]].
 type Groups struct {
 	order  []int
 	starts []int
@@ -15,6 +15,9 @@ type Groups struct {
 
 // Group splits keys by hash slot.
 func Group(keys []string) Groups {
+	if len(keys) == 0 {
+		return Groups{}
+	}
 	slots := make([]uint16, len(keys))
 	order := make([]int, len(keys))
 	for i, k := range keys {
@@ -33,7 +36,7 @@ func Group(keys []string) Groups {
 }
 
 // Len returns the number of groups.
-func (g Groups) Len() int { return len(g.starts) - 1 }
+func (g Groups) Len() int { return max(len(g.starts)-1, 0) }
 
 // Indices returns the key positions of group i, in input order.
 func (g Groups) Indices(i int) []int { return g.order[g.starts[i]:g.starts[i+1]] }
