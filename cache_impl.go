@@ -2,6 +2,7 @@ package accelerator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -34,12 +35,15 @@ type cache[K comparable, V any] struct {
 	errTimeout error
 	closed     atomic.Bool
 	// src holds Options.Loader and Options.MLoader.
-	src     sources[K, V]
-	loads   singleflight.Group[K, loaded[V]]
-	loading sync.WaitGroup // every load goroutine the cache started
-	metrics *metrics
-	log     *burstLogger
-	bufs    sync.Pool
+	src   sources[K, V]
+	loads singleflight.Group[K, loaded[V]]
+	// remoteReads shares one L2 read of a key between the readers that miss L1 at
+	// the same time (a stampede on a cold key costs one GET, not one per reader).
+	remoteReads singleflight.Inline[K, remoteRead[V]]
+	loading     sync.WaitGroup // every load goroutine the cache started
+	metrics     *metrics
+	log         *burstLogger
+	bufs        sync.Pool
 
 	// refreshWindow is Options.RefreshAhead in nanoseconds, 0 when off.
 	refreshWindow int64
@@ -228,7 +232,15 @@ func (c *cache[K, V]) readThrough(ctx context.Context, key K, flags readFlags, s
 	var remoteErr error
 	var rrSeen l2Seen
 	if c.remote != nil {
-		rr, err := c.getRemote(ctx, key)
+		rr, err, shared := c.remoteReads.Do(ctx, key, func() (remoteRead[V], error) {
+			return c.getRemote(ctx, key)
+		})
+		if shared && err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+			// The reader that ran the shared read gave up; this one has not.
+			rr, err = c.getRemote(ctx, key)
+		} else if shared && err == nil {
+			c.countRemote(rr)
+		}
 		rrSeen = rr.seen
 		switch {
 		case rr.hit:
@@ -353,6 +365,18 @@ func (c *cache[K, V]) seenOf(data []byte) l2Seen {
 		return l2Seen{}
 	}
 	return l2Seen{known: true, sum: sha1Hex(data)}
+}
+
+// countRemote counts an L2 read that a reader shared with another.
+func (c *cache[K, V]) countRemote(rr remoteRead[V]) {
+	if !rr.hit {
+		c.metrics.remoteMisses.Add(1)
+		return
+	}
+	c.metrics.remoteHits.Add(1)
+	if !rr.r.found {
+		c.metrics.nullHits.Add(1)
+	}
 }
 
 func (c *cache[K, V]) corruptRead() remoteRead[V] {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -390,5 +391,38 @@ func TestClusterBatchesNeverCrossSlots(t *testing.T) {
 		if e := n.ErrorStats(t); e["CROSSSLOT"] != 0 {
 			t.Fatalf("node %s answered %d CROSSSLOT errors", n.Addr(), e["CROSSSLOT"])
 		}
+	}
+}
+
+// TestStampedeWithRedisSharesTheRemoteRead: 1,000 readers of a key no layer holds cost
+// one load and a handful of L2 reads, not one GET per reader.
+func TestStampedeWithRedisSharesTheRemoteRead(t *testing.T) {
+	srv := redistest.Start(t)
+	remote := &countingRemote{Remote: newRemote(t, srv.URL())}
+	ld := &countingLoader[string, int]{data: map[string]int{"hot": 1}, delay: 20 * time.Millisecond}
+	c := newCache(t, accelerator.Options[string, int]{Remote: remote, Loader: ld, Area: "stampede"})
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for range 1000 {
+		wg.Go(func() {
+			<-start
+			if v, found, err := c.Get(context.Background(), "hot"); v != 1 || !found || err != nil {
+				bad.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d readers got a wrong answer", bad.Load())
+	}
+	if ld.calls.Load() != 1 {
+		t.Fatalf("loader called %d times, want 1", ld.calls.Load())
+	}
+	// One GET, the compare-and-set write-back, maybe a GET of a reader that came
+	// after the first read ended; far from one per reader.
+	if n := remote.calls.Load(); n > 10 {
+		t.Fatalf("%d remote calls for 1,000 readers of one key", n)
 	}
 }

@@ -175,3 +175,37 @@ func publish[R any](c *call[R], r R, err error, forget func()) {
 	}
 	close(c.done)
 }
+
+// Inline deduplicates a short call by key, such as one read of a remote store: the
+// first caller runs it on its own goroutine, and callers that ask for the same key
+// meanwhile wait for its result, each as long as its own context allows. It has no
+// timeout of its own: fn must be bounded. The zero value is ready to use.
+type Inline[K comparable, R any] struct {
+	mu    sync.Mutex
+	calls map[K]*call[R]
+}
+
+// Do returns the result of the call of key in flight, or runs fn as that call. shared
+// reports whether the caller joined a call another caller ran.
+func (g *Inline[K, R]) Do(ctx context.Context, key K, fn func() (R, error)) (r R, err error, shared bool) {
+	g.mu.Lock()
+	if c, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		r, err = wait(ctx, c)
+		return r, err, true
+	}
+	c := &call[R]{done: make(chan struct{})}
+	if g.calls == nil {
+		g.calls = make(map[K]*call[R])
+	}
+	g.calls[key] = c
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.calls, key)
+		g.mu.Unlock()
+		close(c.done)
+	}()
+	c.r, c.err = fn()
+	return c.r, c.err, false
+}

@@ -184,3 +184,50 @@ func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
 		t.Fatalf("%d loads, want 1", calls.Load())
 	}
 }
+
+func TestInlineSharesOneCall(t *testing.T) {
+	var g Inline[string, int]
+	var calls atomic.Int32
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		r, _, shared := g.Do(context.Background(), "k", func() (int, error) {
+			calls.Add(1)
+			close(started)
+			<-release
+			return 4, nil
+		})
+		if r != 4 || shared {
+			t.Errorf("leader got %d shared=%v", r, shared)
+		}
+	})
+	<-started
+	results := make(chan int, 10)
+	for range 10 {
+		wg.Go(func() {
+			r, _, shared := g.Do(context.Background(), "k", func() (int, error) { calls.Add(1); return 5, nil })
+			if !shared {
+				r = -r
+			}
+			results <- r
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r != 4 {
+			t.Fatalf("a caller got %d, want the shared 4", r)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d calls, want 1", calls.Load())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err, _ := g.Do(ctx, "k", func() (int, error) { return 1, nil }); err != nil {
+		t.Fatalf("a leader runs fn whatever its context: %v", err)
+	}
+}
