@@ -163,6 +163,11 @@ func (s *Service) WaitSubscribed(ctx context.Context) error {
 	}
 }
 
+// MetricPoints returns the cache's counters and gauges as OpenTelemetry-style points.
+func (s *Service) MetricPoints() []accelerator.MetricPoint {
+	return s.cache.OTelMetricPoints()
+}
+
 // Metrics returns the cache's counters.
 func (s *Service) Metrics() accelerator.MetricsSnapshot {
 	return s.cache.MetricsSnapshot()

@@ -325,6 +325,46 @@ func TestGetManyLoadsOneQueryPerBatch(t *testing.T) {
 	if n != 2 || len(perID) != 152 {
 		t.Errorf("%d loader queries for %d ids in all, want 2 for 152", n, len(perID))
 	}
+
+	// The metric points tell the same story as the database: two batch loads of 152
+	// keys in all, 150 found, and b answered everything from Redis.
+	for _, want := range []struct {
+		svc   *users.Service
+		name  string
+		attrs map[string]string
+		value float64
+	}{
+		{a, "accelerator_cache_loader_calls_total", map[string]string{"loader": "mload"}, 2},
+		{a, "accelerator_cache_load_keys_total", nil, 152},
+		{a, "accelerator_cache_load_results_total", map[string]string{"result": "found"}, 150},
+		{a, "accelerator_cache_load_results_total", map[string]string{"result": "not_found"}, 2},
+		{b, "accelerator_cache_loader_calls_total", map[string]string{"loader": "mload"}, 0},
+		{b, "accelerator_cache_gets_total", map[string]string{"layer": "l2", "result": "hit"}, 152},
+	} {
+		if got := pointValue(want.svc.MetricPoints(), want.name, want.attrs); got != want.value {
+			t.Errorf("%s%v = %v, want %v", want.name, want.attrs, got, want.value)
+		}
+	}
+}
+
+// pointValue sums the points named name whose attributes include attrs.
+func pointValue(points []accelerator.MetricPoint, name string, attrs map[string]string) float64 {
+	var sum float64
+	for _, p := range points {
+		if p.Name != name {
+			continue
+		}
+		matched := 0
+		for _, a := range p.Attributes {
+			if v, ok := attrs[a.Key]; ok && v == a.Value {
+				matched++
+			}
+		}
+		if matched == len(attrs) {
+			sum += p.Value
+		}
+	}
+	return sum
 }
 
 // TestUpdateThenInvalidateIsSeenByOtherInstances: after Update (commit, then
