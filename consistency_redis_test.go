@@ -230,6 +230,32 @@ func TestSlowSubscriberKilledByOutputBufferLimitIsDetected(t *testing.T) {
 	t.Logf("victim resubscribed after being dropped; %d flushes", victim.MetricsSnapshot().LocalFlushes)
 }
 
+// raceOnce forces the race on key: a's load reads the source, b deletes the key, then
+// a's load returns.
+func raceOnce(t *testing.T, a, b *accelerator.Cache[string, string], src *versionedSource, key string) {
+	t.Helper()
+	ctx := context.Background()
+	gate := make(chan struct{})
+	src.mu.Lock()
+	src.reads = make(chan string, 1)
+	src.gate[key] = gate
+	src.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		a.Get(ctx, key)
+		close(done)
+	}()
+	<-src.reads
+	src.mu.Lock()
+	src.reads = nil
+	delete(src.gate, key)
+	src.mu.Unlock()
+	src.bump(key)
+	must(t, b.Del(ctx, key))
+	close(gate)
+	<-done
+}
+
 // TestLocalFillLosesToInvalidation forces a load to read the source, then an
 // invalidation of the key, then the load's return: its older value must not be
 // installed in L1. Run with the guard off, the same sequence installs it, which shows
@@ -240,25 +266,7 @@ func TestLocalFillLosesToInvalidation(t *testing.T) {
 			src := newVersionedSource()
 			c := newLocal(t, accelerator.Options[string, string]{Loader: src, DisableFillGuard: !guard})
 			ctx := context.Background()
-			gate := make(chan struct{})
-			src.reads = make(chan string, 1)
-			src.gate["k"] = gate
-			done := make(chan string, 1)
-			go func() {
-				v, _, _ := c.Get(ctx, "k")
-				done <- v
-			}()
-			<-src.reads // the load read version 0
-			src.mu.Lock()
-			src.reads = nil
-			delete(src.gate, "k")
-			src.mu.Unlock()
-			src.bump("k")
-			must(t, c.Del(ctx, "k"))
-			close(gate)
-			if v := <-done; v != "k@0" {
-				t.Fatalf("the racing read returned %q", v)
-			}
+			raceOnce(t, c, c, src, "k")
 			v, found, _ := c.Get(ctx, "k", accelerator.DisableLoad())
 			if guard && found {
 				t.Fatalf("L1 serves %q: the fill that started before the Del won", v)
@@ -283,23 +291,7 @@ func TestRemoteFillLosesToDelete(t *testing.T) {
 			a := newCache(t, opts)
 			b := newCache(t, opts)
 			ctx := context.Background()
-			gate := make(chan struct{})
-			src.reads = make(chan string, 1)
-			src.gate["k"] = gate
-			done := make(chan struct{})
-			go func() {
-				a.Get(ctx, "k")
-				close(done)
-			}()
-			<-src.reads
-			src.mu.Lock()
-			src.reads = nil
-			delete(src.gate, "k")
-			src.mu.Unlock()
-			src.bump("k")
-			must(t, b.Del(ctx, "k"))
-			close(gate)
-			<-done
+			raceOnce(t, a, b, src, "k")
 			fresh := newCache(t, accelerator.Options[string, string]{Area: area, Remote: newRemote(t, srv.URL()), Mode: accelerator.ModeRemote})
 			v, found, _ := fresh.Get(ctx, "k")
 			if guard && found {

@@ -220,32 +220,6 @@ func keysPerNode(c *redistest.Cluster, prefix, name string) []string {
 	return keys
 }
 
-// raceOnce forces the race on key: a's load reads the source, b deletes the key, then
-// a's load returns.
-func raceOnce(t *testing.T, a, b *accelerator.Cache[string, string], src *versionedSource, key string) {
-	t.Helper()
-	ctx := context.Background()
-	gate := make(chan struct{})
-	src.mu.Lock()
-	src.reads = make(chan string, 1)
-	src.gate[key] = gate
-	src.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		a.Get(ctx, key)
-		close(done)
-	}()
-	<-src.reads
-	src.mu.Lock()
-	src.reads = nil
-	delete(src.gate, key)
-	src.mu.Unlock()
-	src.bump(key)
-	must(t, b.Del(ctx, key))
-	close(gate)
-	<-done
-}
-
 // TestShardedSubscribersFollowSlotMove moves the slot of the invalidation channel to
 // another node, as a resharding does: Redis unsubscribes the channel's subscribers,
 // every instance notices (and drops its L1, since messages may have been lost),
