@@ -3,6 +3,7 @@ package accelerator
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/accelerator-go/accelerator/backend"
@@ -288,9 +289,8 @@ func (c *cache[K, V]) fillRemoteMany(ctx context.Context, keys []K, results []lo
 	if c.cas == nil {
 		return c.putRemoteMany(ctx, keys, results, remote)
 	}
-	var items []backend.CASItem
 	var idx []int
-	for i, k := range keys {
+	for i := range keys {
 		if (!results[i].found && !c.cfg.CacheNullValue) || !guards[i].seen.known {
 			continue
 		}
@@ -299,17 +299,18 @@ func (c *cache[K, V]) fillRemoteMany(ctx context.Context, keys []K, results []lo
 			c.metrics.fillsLost.Add(1)
 			continue
 		}
-		d := c.deadlineIn(c.remoteTTL(!results[i].found))
-		b, err := c.appendValue(nil, results[i], d)
-		if err != nil {
-			return err
-		}
-		remote[i] = d
-		items = append(items, backend.CASItem{Key: c.remoteKey(k), Expect: guards[i].seen.sum, Value: b, TTL: c.remoteLife(d)})
 		idx = append(idx, i)
 	}
-	if len(items) == 0 {
+	if len(idx) == 0 {
 		return nil
+	}
+	values, err := c.encodeAll(results, idx, remote)
+	if err != nil {
+		return err
+	}
+	items := make([]backend.CASItem, len(idx))
+	for j, i := range idx {
+		items[j] = backend.CASItem{Key: c.remoteKey(keys[i]), Expect: guards[i].seen.sum, Value: values[j], TTL: c.remoteLife(remote[i])}
 	}
 	done, err := c.cas.compareAndSet(ctx, items)
 	if err != nil {
@@ -361,31 +362,53 @@ func (c *cache[K, V]) storeMany(ctx context.Context, keys []K, results []loaded[
 // putRemoteMany encodes every result into one buffer and writes them with one MSet,
 // recording in deadlines when each L2 entry expires.
 func (c *cache[K, V]) putRemoteMany(ctx context.Context, keys []K, results []loaded[V], deadlines []deadline) error {
-	items := make([]backend.Item, 0, len(keys))
-	ends := make([]int, 0, len(keys))
-	var buf []byte
-	for i, k := range keys {
-		if !results[i].found && !c.cfg.CacheNullValue {
-			continue
+	var idx []int
+	for i := range keys {
+		if results[i].found || c.cfg.CacheNullValue {
+			idx = append(idx, i)
 		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	values, err := c.encodeAll(results, idx, deadlines)
+	if err != nil {
+		return err
+	}
+	items := make([]backend.Item, len(idx))
+	for j, i := range idx {
+		items[j] = backend.Item{Key: c.remoteKey(keys[i]), Value: values[j], TTL: c.remoteLife(deadlines[i])}
+	}
+	return c.remote.MSet(ctx, items)
+}
+
+// encodeAll encodes results[i], for each i of idx, with a fresh deadline (recorded in
+// deadlines[i]) into one buffer sized from the first value, and returns the
+// encodings in the order of idx.
+func (c *cache[K, V]) encodeAll(results []loaded[V], idx []int, deadlines []deadline) ([][]byte, error) {
+	ends := make([]int, len(idx))
+	var buf []byte
+	for j, i := range idx {
 		d := c.deadlineIn(c.remoteTTL(!results[i].found))
 		deadlines[i] = d
 		var err error
 		if buf, err = c.appendValue(buf, results[i], d); err != nil {
-			return err
+			return nil, err
 		}
-		items = append(items, backend.Item{Key: c.remoteKey(k), TTL: c.remoteLife(d)})
-		ends = append(ends, len(buf))
+		ends[j] = len(buf)
+		if j == 0 {
+			// Growing the buffer step by step is a large part of a batch of big
+			// values; the first one tells the size of the others.
+			buf = slices.Grow(buf, len(buf)*(len(idx)-1)+len(buf)/4)
+		}
 	}
-	if len(items) == 0 {
-		return nil
-	}
+	values := make([][]byte, len(idx))
 	start := 0
-	for i := range items {
-		items[i].Value = buf[start:ends[i]]
-		start = ends[i]
+	for j, end := range ends {
+		values[j] = buf[start:end:end]
+		start = end
 	}
-	return c.remote.MSet(ctx, items)
+	return values, nil
 }
 
 // loadEach loads keys one by one through the single-key path, LoadConcurrency at a
