@@ -43,7 +43,7 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags 
 			res.missing = append(res.missing, k)
 			continue
 		}
-		e, ok := c.local.Get(k)
+		e, ok := c.localGet(k)
 		if !ok || e.Epoch != epoch || e.ExpireAt <= now {
 			c.metrics.localMisses.Inc()
 			res.missing = append(res.missing, k)

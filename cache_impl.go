@@ -20,6 +20,9 @@ import (
 type cache[K comparable, V any] struct {
 	cfg    config[K, V]
 	local  backend.Local[K, V] // nil without L1
+	// store is local when it is the default otter store, called directly on the hit
+	// path instead of through the interface.
+	store *local.Store[K, V]
 	remote *guardedRemote      // nil without L2
 	// areaKey is KeyPrefix + escaped Area + ":", the start of every remote key.
 	areaKey []byte
@@ -133,7 +136,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 				release()
 				return nil, fmt.Errorf("accelerator: local backend: %w", err)
 			}
-			c.local, c.closeLocal = st, st.Close
+			c.local, c.store, c.closeLocal = st, st, st.Close
 		}
 	}
 	if cfg.Mode.hasRemote() {
@@ -190,7 +193,7 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 	}
 	var stale staleCopy[V]
 	if c.local != nil {
-		e, ok := c.local.Get(key)
+		e, ok := c.localGet(key)
 		if ok && e.Epoch == c.epoch.Load() {
 			now := c.clock.NowNano()
 			if e.ExpireAt > now {
@@ -210,6 +213,14 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 		c.metrics.localMisses.Inc()
 	}
 	return c.getSlow(ctx, key, flags, src, stale)
+}
+
+// localGet reads L1, directly from the default store when it is the one in use.
+func (c *cache[K, V]) localGet(key K) (backend.Entry[V], bool) {
+	if c.store != nil {
+		return c.store.Get(key)
+	}
+	return c.local.Get(key)
 }
 
 func (c *cache[K, V]) getSlow(ctx context.Context, key K, flags readFlags, src sources[K, V], stale staleCopy[V]) (value V, found bool, err error) {
