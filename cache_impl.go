@@ -18,12 +18,12 @@ import (
 
 // cache is the engine behind [Cache].
 type cache[K comparable, V any] struct {
-	cfg    config[K, V]
-	local  backend.Local[K, V] // nil without L1
+	cfg   config[K, V]
+	local backend.Local[K, V] // nil without L1
 	// store is local when it is the default otter store, called directly on the hit
 	// path instead of through the interface.
-	store *local.Store[K, V]
-	remote *guardedRemote      // nil without L2
+	store  *local.Store[K, V]
+	remote *guardedRemote // nil without L2
 	// areaKey is KeyPrefix + escaped Area + ":", the start of every remote key.
 	areaKey []byte
 
