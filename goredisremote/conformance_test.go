@@ -10,7 +10,7 @@ import (
 	"github.com/accelerator-go/accelerator/goredisremote"
 )
 
-// TestConformance runs the backendtest suites against each client type New knows:
+// TestConformance runs the backendtest suites (Remote, PubSub, CompareAndSetter) against each client type New knows:
 // a standalone server, a 3-master Redis Cluster and a Ring of two servers. One
 // server (or cluster) is shared by the subtests of each, as the suites allow.
 func TestConformance(t *testing.T) {
@@ -36,6 +36,9 @@ func TestConformance(t *testing.T) {
 			})
 			t.Run("PubSub", func(t *testing.T) {
 				backendtest.TestPubSub(t, func(*testing.T) backend.PubSub { return r })
+			})
+			t.Run("CompareAndSetter", func(t *testing.T) {
+				backendtest.TestCompareAndSetter(t, func(*testing.T) (backend.CompareAndSetter, backend.Remote) { return r, r })
 			})
 		})
 	}

@@ -57,18 +57,11 @@ type Group[K comparable, R any] struct {
 // is none. shared reports whether the caller joined a load another caller started. If
 // ctx is done first, Do returns ctx.Err() and the load goes on for the others.
 func (g *Group[K, R]) Do(ctx context.Context, key K, spec Spec[R]) (r R, err error, shared bool) {
-	g.mu.Lock()
-	if c, ok := g.calls[key]; ok {
-		g.mu.Unlock()
+	c, leader := register(&g.mu, &g.calls, key)
+	if !leader {
 		r, err = wait(ctx, c)
 		return r, err, true
 	}
-	c := &call[R]{done: make(chan struct{})}
-	if g.calls == nil {
-		g.calls = make(map[K]*call[R])
-	}
-	g.calls[key] = c
-	g.mu.Unlock()
 
 	start(ctx, c, spec, func() { g.forget(key, c) })
 	r, err = wait(ctx, c)
@@ -79,19 +72,28 @@ func (g *Group[K, R]) Do(ctx context.Context, key K, spec Spec[R]) (r R, err err
 // at once: it reports whether it started one. The result goes to the callers that join
 // the load with Do meanwhile, and is otherwise dropped (Commit still runs).
 func (g *Group[K, R]) Start(ctx context.Context, key K, spec Spec[R]) bool {
-	g.mu.Lock()
-	if _, ok := g.calls[key]; ok {
-		g.mu.Unlock()
+	c, leader := register(&g.mu, &g.calls, key)
+	if !leader {
 		return false
 	}
-	c := &call[R]{done: make(chan struct{})}
-	if g.calls == nil {
-		g.calls = make(map[K]*call[R])
-	}
-	g.calls[key] = c
-	g.mu.Unlock()
 	start(ctx, c, spec, func() { g.forget(key, c) })
 	return true
+}
+
+// register returns the call of key in flight, or registers a new one in calls and
+// reports that the caller leads it.
+func register[K comparable, R any](mu *sync.Mutex, calls *map[K]*call[R], key K) (c *call[R], leader bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	if c, ok := (*calls)[key]; ok {
+		return c, false
+	}
+	c = &call[R]{done: make(chan struct{})}
+	if *calls == nil {
+		*calls = make(map[K]*call[R])
+	}
+	(*calls)[key] = c
+	return c, true
 }
 
 // InFlight returns the number of keys with a load in flight.
@@ -188,18 +190,11 @@ type Inline[K comparable, R any] struct {
 // Do returns the result of the call of key in flight, or runs fn as that call. shared
 // reports whether the caller joined a call another caller ran.
 func (g *Inline[K, R]) Do(ctx context.Context, key K, fn func() (R, error)) (r R, err error, shared bool) {
-	g.mu.Lock()
-	if c, ok := g.calls[key]; ok {
-		g.mu.Unlock()
+	c, leader := register(&g.mu, &g.calls, key)
+	if !leader {
 		r, err = wait(ctx, c)
 		return r, err, true
 	}
-	c := &call[R]{done: make(chan struct{})}
-	if g.calls == nil {
-		g.calls = make(map[K]*call[R])
-	}
-	g.calls[key] = c
-	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
 		delete(g.calls, key)
