@@ -151,7 +151,6 @@ func (c *cache[K, V]) serveStale(s staleCopy[V]) (V, bool, error) {
 	return s.r.value, s.r.found, nil
 }
 
-
 // lookupResult is what the caches hold for a batch of keys.
 type lookupResult[K comparable, V any] struct {
 	// missing are the keys no layer answered, without duplicates, and guards what
