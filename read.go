@@ -83,72 +83,83 @@ func (c *cache[K, V]) localSet(key K, e backend.Entry[V]) {
 // the key in flight joins it without reading L2.
 func (c *cache[K, V]) readThrough(ctx context.Context, key K, flags readFlags, src sources[K, V], stale staleCopy[V]) (value V, found bool, err error) {
 	ctx, sp := c.startSpan(ctx, OpGet, 1)
-	layer := LayerNone
+	var a answer[V]
 	if sp != nil {
-		defer func() { endSpan(sp, readEnd(layer, found, err)) }()
+		defer func() { endSpan(sp, readEnd(a.layer, a.found, a.err)) }()
 	}
 	// What the fill of a load started by this read must not overtake: any write of
 	// key from now on.
 	g := c.guardOf(key)
 	canLoad := flags&flagDisableLoad == 0 && src.any()
-	var remoteErr error
 	if c.remote != nil {
-		if canLoad && !c.cfg.DisablePenetrationProtection {
-			if r, err, ok := c.loads.Join(ctx, key); ok {
-				c.metrics.sharedLoads.Add(1)
-				return c.loadedResult(ctx, r, err, stale, flags, &layer, true)
-			}
+		var done bool
+		if a, done = c.fromRemote(ctx, key, flags, src, canLoad, &stale, &g); done {
+			return a.value, a.found, a.err
 		}
-		rr, err := c.readRemote(ctx, key)
-		switch {
-		case err != nil:
-			remoteErr = err
-		case rr.hit:
-			layer = LayerRemote
-			if rr.r.found && rr.life.expireAt-c.clock.NowNano() < c.refreshWindow && flags&flagDisableLoad == 0 {
-				c.maybeRefresh(ctx, key, src, rr.life.expireAt, c.clock.NowNano())
-			}
-			return rr.r.value, rr.r.found, nil
-		case rr.corrupt && !canLoad:
-			c.dropCorrupt(ctx, []K{key})
-		}
-		if rr.stale.ok && !stale.ok {
-			stale = rr.stale
-		}
-		if remoteErr != nil && ctx.Err() != nil {
-			return value, false, remoteErr
-		}
-		g.seen = rr.seen
 	}
-	if !canLoad {
-		if flags&flagAllowStale != 0 && stale.ok {
-			layer = LayerStale
-			return c.serveStale(stale)
-		}
-		return value, false, remoteErr
+	switch {
+	case canLoad:
+		r, err, shared := c.loadKey(ctx, key, src, g)
+		a = c.loadedResult(ctx, r, err, stale, flags, shared)
+	case flags&flagAllowStale != 0 && stale.ok:
+		a = c.serveStale(stale)
 	}
-	r, err, shared := c.loadKey(ctx, key, src, g)
-	return c.loadedResult(ctx, r, err, stale, flags, &layer, shared)
+	return a.value, a.found, a.err
+}
+
+// answer is what a read returns, and which layer gave it.
+type answer[V any] struct {
+	value V
+	found bool
+	layer Layer
+	err   error
+}
+
+// fromRemote is the L2 stage of readThrough: it joins a load of key in flight, or
+// reads L2. done reports that a is the read's answer; otherwise a.err is the L2 error
+// (if any), and stale and g are updated with what L2 held.
+func (c *cache[K, V]) fromRemote(ctx context.Context, key K, flags readFlags, src sources[K, V], canLoad bool, stale *staleCopy[V], g *fillGuard) (a answer[V], done bool) {
+	if canLoad && !c.cfg.DisablePenetrationProtection {
+		if r, err, ok := c.loads.Join(ctx, key); ok {
+			c.metrics.sharedLoads.Add(1)
+			return c.loadedResult(ctx, r, err, *stale, flags, true), true
+		}
+	}
+	rr, err := c.readRemote(ctx, key)
+	switch {
+	case err != nil:
+		a.err = err
+	case rr.hit:
+		if rr.r.found && rr.life.expireAt-c.clock.NowNano() < c.refreshWindow && flags&flagDisableLoad == 0 {
+			c.maybeRefresh(ctx, key, src, rr.life.expireAt, c.clock.NowNano())
+		}
+		return answer[V]{value: rr.r.value, found: rr.r.found, layer: LayerRemote}, true
+	case rr.corrupt && !canLoad:
+		c.dropCorrupt(ctx, []K{key})
+	}
+	if rr.stale.ok && !stale.ok {
+		*stale = rr.stale
+	}
+	g.seen = rr.seen
+	return a, err != nil && ctx.Err() != nil
 }
 
 // loadedResult is what a read returns after a load: the load's result, or its stale
 // copy when the load failed and the read allows it. A loader's panic is re-raised in
 // the reader that started the load.
-func (c *cache[K, V]) loadedResult(ctx context.Context, r loaded[V], err error, stale staleCopy[V], flags readFlags, layer *Layer, shared bool) (V, bool, error) {
+func (c *cache[K, V]) loadedResult(ctx context.Context, r loaded[V], err error, stale staleCopy[V], flags readFlags, shared bool) answer[V] {
 	if pe, ok := err.(*PanicError); ok && !shared {
 		panic(pe)
 	}
 	if err != nil && flags&flagAllowStale != 0 && stale.ok && ctx.Err() == nil {
-		*layer = LayerStale
 		return c.serveStale(stale)
 	}
-	*layer = LayerSource
-	return r.value, r.found, err
+	return answer[V]{value: r.value, found: r.found, layer: LayerSource, err: err}
 }
 
-func (c *cache[K, V]) serveStale(s staleCopy[V]) (V, bool, error) {
+func (c *cache[K, V]) serveStale(s staleCopy[V]) answer[V] {
 	c.metrics.staleServed.Add(1)
-	return s.r.value, s.r.found, nil
+	return answer[V]{value: s.r.value, found: s.r.found, layer: LayerStale}
 }
 
 // lookupResult is what the caches hold for a batch of keys.
@@ -169,6 +180,20 @@ type lookupResult[K comparable, V any] struct {
 // lookup reads keys from the caches only: L1, then one L2 round trip for the L1
 // misses. It puts the values found into into and returns the rest.
 func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags readFlags) (lookupResult[K, V], error) {
+	res := c.lookupLocal(keys, into, flags)
+	res.guards = make([]fillGuard, len(res.missing))
+	for i, k := range res.missing {
+		res.guards[i] = c.guardOf(k)
+	}
+	if c.remote == nil || len(res.missing) == 0 {
+		return res, nil
+	}
+	return res, c.lookupRemote(ctx, &res, into, flags)
+}
+
+// lookupLocal is the L1 stage of lookup: every key (once) that L1 does not answer
+// is missing.
+func (c *cache[K, V]) lookupLocal(keys []K, into map[K]V, flags readFlags) lookupResult[K, V] {
 	var res lookupResult[K, V]
 	wantStale := flags&flagAllowStale != 0 && c.cfg.StaleTTL > 0
 	wantRefresh := c.refreshWindow > 0 && flags&flagDisableLoad == 0
@@ -198,17 +223,19 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags 
 		}
 		res.missing = append(res.missing, k)
 	}
-	res.guards = make([]fillGuard, len(res.missing))
-	for i, k := range res.missing {
-		res.guards[i] = c.guardOf(k)
-	}
-	if c.remote == nil || len(res.missing) == 0 {
-		return res, nil
-	}
+	return res
+}
+
+// lookupRemote is the L2 stage of lookup: one MGet of the missing keys; the fresh
+// values found are filled into L1 and into, and the others stay missing.
+func (c *cache[K, V]) lookupRemote(ctx context.Context, res *lookupResult[K, V], into map[K]V, flags readFlags) error {
+	wantStale := flags&flagAllowStale != 0 && c.cfg.StaleTTL > 0
+	wantRefresh := c.refreshWindow > 0 && flags&flagDisableLoad == 0
 	data, err := c.remote.MGet(ctx, c.remoteKeys(res.missing))
 	if err != nil {
-		return res, err
+		return err
 	}
+	now := c.clock.NowNano()
 	still, guards := res.missing[:0], res.guards[:0]
 	for i, k := range res.missing {
 		g := res.guards[i]
@@ -218,25 +245,27 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags 
 		switch {
 		case rr.hit:
 			c.installFill(k, c.localEntry(rr.r, rr.life, g.epoch), g)
-			if !rr.r.found {
-				continue
+			if rr.r.found {
+				into[k] = rr.r.value
 			}
-			into[k] = rr.r.value
-			if wantRefresh && rr.life.expireAt-now < c.refreshWindow {
+			if rr.r.found && wantRefresh && rr.life.expireAt-now < c.refreshWindow {
 				res.addDue(k, rr.life.expireAt)
 			}
 			continue
 		case rr.corrupt:
 			res.corrupt = append(res.corrupt, k)
-		case rr.stale.ok && wantStale:
-			if _, have := res.stale[k]; !have {
-				res.addStale(k, rr.stale.r)
-			}
+		case rr.stale.ok && wantStale && !res.hasStale(k):
+			res.addStale(k, rr.stale.r)
 		}
 		still, guards = append(still, k), append(guards, g)
 	}
 	res.missing, res.guards = still, guards
-	return res, nil
+	return nil
+}
+
+func (r *lookupResult[K, V]) hasStale(k K) bool {
+	_, ok := r.stale[k]
+	return ok
 }
 
 func (r *lookupResult[K, V]) addStale(k K, v loaded[V]) {
