@@ -2,6 +2,7 @@ package accelerator
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type cache[K comparable, V any] struct {
 	stripes *stripes
 	// weak turns parts of the protocol off, in tests only.
 	weak weakening
+	// tombstones numbers the delete tombstones this cache writes, from a random
+	// start, so that no two are alike.
+	tombstones atomic.Uint64
 
 	closed atomic.Bool
 	// src holds Options.Loader and Options.MLoader.
@@ -138,6 +142,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 	c.loadCfg = &c.loads.Config
 	c.remoteReads.Recover = c.panicError
 	c.loadCost.Store(int64(initialLoadCost))
+	c.tombstones.Store(rand.Uint64() >> 1)
 	c.log = newBurstLogger(cfg.Logger, cfg.Area)
 	c.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	c.setClock()

@@ -119,7 +119,10 @@ func (c *cache[K, V]) writeRemote(ctx context.Context, keys []K, put bool, enc e
 		return c.remote.Del(ctx, c.remoteKeys(keys)...)
 	}
 	ttl := c.tombstoneTTL()
-	tomb := envelope.AppendHeader(nil, envelope.Header{Tombstone: true, ExpireAt: ceilMillis(c.clock.NowNano())})
+	// Each tombstone is unique (its Version), so that a fill that saw one delete's
+	// tombstone cannot mistake the next delete's, written in the same millisecond, for
+	// it.
+	tomb := envelope.AppendHeader(nil, envelope.Header{Tombstone: true, ExpireAt: ceilMillis(c.clock.NowNano()), Version: c.tombstones.Add(1)})
 	if len(keys) == 1 {
 		return c.remote.Set(ctx, c.remoteKey(keys[0]), tomb, ttl)
 	}
