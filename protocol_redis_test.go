@@ -323,3 +323,43 @@ func TestPanicInSharedRemoteReadIsAnErrorForEveryReader(t *testing.T) {
 		}
 	}
 }
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) NowNano() int64          { return c.ns.Load() }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// Two deletes in the same millisecond must not write the same tombstone: a fill that
+// saw the first would compare-and-set over the second and bring the deleted value
+// back. (The porcupine checker found it; the clock stands still here to force it.)
+func TestFillDoesNotMistakeALaterTombstoneForTheOneItSaw(t *testing.T) {
+	srv := redistest.Start(t)
+	ld := &versionLoader{hold: newGate()}
+	ld.version.Store(1)
+	c := newCache(t, accelerator.Options[string, string]{
+		Area: "tomb", Mode: accelerator.ModeRemote, Remote: newRemote(t, srv.URL()), Loader: ld, Clock: newFakeClock(),
+	})
+	ctx := context.Background()
+	if err := c.Del(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	early := make(chan string, 1)
+	go func() { v, _, _ := c.Get(ctx, "k"); early <- v }()
+	<-ld.hold.entered // the load saw the first tombstone and read version 1
+	ld.version.Store(2)
+	if err := c.Del(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	close(ld.hold.release)
+	<-early
+	if v, _, _ := c.Get(ctx, "k"); v != "2" {
+		t.Fatalf("Get after the second Del = %q: the older fill overwrote its tombstone", v)
+	}
+}
