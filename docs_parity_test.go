@@ -47,8 +47,8 @@ func TestParityCheckerOnFixtures(t *testing.T) {
 		{"heading-missing", []string{"docs/zh/guide.zh-CN.md", "3 headings", "2 headings"}},
 		{"code-changed", []string{"README.zh-CN.md", "code block 1", "line 2 of the block"}},
 		{"code-missing", []string{"docs/zh/guide.zh-CN.md", "2 code blocks", "1 code blocks"}},
-		{"link-changed", []string{"README.zh-CN.md", "link 2", "docs/zh/other.zh-CN.md", "docs/guide.md"}},
-		{"link-to-english", []string{"README.zh-CN.md", "link 2", "Chinese counterpart docs/zh/guide.zh-CN.md"}},
+		{"link-changed", []string{"README.zh-CN.md:5: link docs/zh/other.zh-CN.md (to docs/other.md) has no counterpart", "no link matches README.md:5 link docs/guide.md"}},
+		{"link-to-english", []string{"README.zh-CN.md:5: link docs/guide.md goes to the English page docs/guide.md; use its Chinese counterpart docs/zh/guide.zh-CN.md"}},
 		{"table-shape", []string{"docs/zh/guide.zh-CN.md", "table 1", "3×2", "2×2"}},
 		{"page-missing", []string{"docs/other.md has no Chinese page docs/zh/other.zh-CN.md"}},
 		{"orphan-page", []string{"docs/zh/gone.zh-CN.md has no English page docs/gone.md"}},
@@ -273,74 +273,87 @@ func firstLineDiff(a, b string) (n int, la, lb string) {
 	return 0, "", ""
 }
 
-// compareLinks checks that both pages link, in the same order, to the same places: a
-// relative link of the Chinese page must reach the Chinese counterpart of what the
-// English link reaches (or the same file, when that has no counterpart), and an
-// anchor the heading at the same position; an external link must be identical.
+// compareLinks checks that both pages link to the same places, in any order (a
+// translation may reorder a sentence): a relative link of the Chinese page must reach
+// the Chinese counterpart of what an English link reaches (or the same file, when that
+// has no counterpart), an anchor the heading at the same position, and an external
+// link must be identical. The two pages' links to each other (the language switch)
+// match.
 func compareLinks(fsys fs.FS, en, zh string, ed, zd mdDoc) []string {
-	if len(ed.links) != len(zd.links) {
-		return []string{fmt.Sprintf("%s: %d links, but %s has %d links; first difference: %s",
-			zh, len(zd.links), en, len(ed.links), firstLinkDiff(fsys, en, zh, ed.links, zd.links))}
-	}
 	var p []string
-	for i := range ed.links {
-		if msg := linkDiff(fsys, en, zh, ed.links[i], zd.links[i]); msg != "" {
-			p = append(p, fmt.Sprintf("%s:%d: link %d %s", zh, zd.links[i].line, i+1, msg))
+	want := map[string][]mdLink{}
+	for _, l := range ed.links {
+		k := linkKey(fsys, en, zh, en, l.target)
+		want[k] = append(want[k], l)
+	}
+	for _, l := range zd.links {
+		if msg := englishTarget(fsys, zh, l.target); msg != "" {
+			p = append(p, fmt.Sprintf("%s:%d: link %s %s", zh, l.line, l.target, msg))
 		}
+		k := linkKey(fsys, en, zh, zh, l.target)
+		if len(want[k]) == 0 {
+			p = append(p, fmt.Sprintf("%s:%d: link %s (%s) has no counterpart among the links of %s",
+				zh, l.line, l.target, describeKey(k), en))
+			continue
+		}
+		want[k] = want[k][1:]
+	}
+	for _, l := range ed.links {
+		k := linkKey(fsys, en, zh, en, l.target)
+		if len(want[k]) == 0 {
+			continue
+		}
+		r := want[k][0]
+		want[k] = want[k][1:]
+		p = append(p, fmt.Sprintf("%s: no link matches %s:%d link %s (%s); add it to the Chinese page",
+			zh, en, r.line, r.target, describeKey(k)))
 	}
 	return p
 }
 
-func firstLinkDiff(fsys fs.FS, en, zh string, e, z []mdLink) string {
-	for i := range min(len(e), len(z)) {
-		if msg := linkDiff(fsys, en, zh, e[i], z[i]); msg != "" {
-			return fmt.Sprintf("link %d (line %d) %s", i+1, z[i].line, msg)
-		}
+// linkKeyFrom names where a link of page (en or zh) goes, the same way for both
+// languages: an external URL as it is; a file as its English path; an anchor as the
+// position of its heading; a link between the two pages of the pair as "switch".
+func linkKey(fsys fs.FS, en, zh, page, target string) string {
+	if isExternal(target) {
+		return target
 	}
-	if len(e) > len(z) {
-		return fmt.Sprintf("English link %d %s (line %d) has no Chinese match", len(z)+1, e[len(z)].target, e[len(z)].line)
+	file, frag := resolveLink(page, target)
+	if (page == en && file == zh || page == zh && file == en) && frag == "" {
+		return "switch"
 	}
-	return fmt.Sprintf("Chinese link %d %s (line %d) has no English match", len(e)+1, z[len(e)].target, z[len(e)].line)
+	name := file
+	if e := enPageOf(file); e != "" {
+		name = e
+	}
+	if frag == "" {
+		return name
+	}
+	if i := anchorIndex(fsys, file, frag); i >= 0 {
+		return fmt.Sprintf("%s#heading-%d", name, i+1)
+	}
+	return name + "#" + frag
 }
 
-// linkDiff returns "" when the Chinese link zl matches the English link el.
-func linkDiff(fsys fs.FS, en, zh string, el, zl mdLink) string {
-	if isExternal(el.target) || isExternal(zl.target) {
-		if el.target == zl.target {
-			return ""
-		}
-		return fmt.Sprintf("goes to %s, but the English link (line %d) goes to %s", zl.target, el.line, el.target)
+func describeKey(k string) string {
+	if k == "switch" {
+		return "the link between the two languages"
 	}
-	eFile, eFrag := resolveLink(en, el.target)
-	zFile, zFrag := resolveLink(zh, zl.target)
-	if eFile == zh && zFile == en && eFrag == "" && zFrag == "" {
-		return "" // the two pages link to each other: the language switch
-	}
-	if want := zhPageOf(eFile); want != "" && fileExists(fsys, want) && zFile == eFile {
-		return fmt.Sprintf("goes to the English page %s; use its Chinese counterpart %s", zFile, want)
-	}
-	if back := enPageOf(zFile); back != "" {
-		zFile = back
-	}
-	if zFile != eFile {
-		return fmt.Sprintf("goes to %s, but the English link (line %d) goes to %s (%s)", zl.target, el.line, el.target, eFile)
-	}
-	if eFrag == "" && zFrag == "" {
-		return ""
-	}
-	ei := anchorIndex(fsys, eFile, eFrag)
-	zi := anchorIndex(fsys, targetOf(zh, zl.target), zFrag)
-	if eFrag != "" && zFrag != "" && ei == zi && ei >= 0 {
-		return ""
-	}
-	return fmt.Sprintf("has anchor #%s (heading %d), but the English link (line %d) has #%s (heading %d)",
-		zFrag, zi+1, el.line, eFrag, ei+1)
+	return "to " + k
 }
 
-// targetOf returns the file a relative link of page reaches, without mapping.
-func targetOf(page, target string) string {
-	f, _ := resolveLink(page, target)
-	return f
+// englishTarget says when a Chinese page links to an English page that has a Chinese
+// counterpart.
+func englishTarget(fsys fs.FS, zh, target string) string {
+	if isExternal(target) {
+		return ""
+	}
+	file, _ := resolveLink(zh, target)
+	want := zhPageOf(file)
+	if want == "" || file == enPageOf(zh) || !fileExists(fsys, want) {
+		return ""
+	}
+	return fmt.Sprintf("goes to the English page %s; use its Chinese counterpart %s", file, want)
 }
 
 // anchorIndex returns the position of the heading of file whose slug is frag, or -1.
