@@ -516,7 +516,7 @@ var (
 	atxHeading = regexp.MustCompile(`^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$`)
 	tableDelim = regexp.MustCompile(`^\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?$`)
 	autolink   = regexp.MustCompile(`<((?:https?|mailto):[^>\s]+)>`)
-	codeSpan   = regexp.MustCompile("(`+)[^`]*?(`+)")
+	codeSpan   = regexp.MustCompile("(`+)[^`\\n]*?(`+)")
 )
 
 // parseMarkdown scans the subset of Markdown these pages use: ATX headings, fenced
@@ -524,6 +524,7 @@ var (
 func parseMarkdown(src string) mdDoc {
 	var d mdDoc
 	lines := strings.Split(src, "\n")
+	prose := make([]string, len(lines)) // the lines outside code blocks, for links
 	for i := 0; i < len(lines); i++ {
 		line := lines[i]
 		trimmed := strings.TrimLeft(line, " \t")
@@ -547,8 +548,9 @@ func parseMarkdown(src string) mdDoc {
 			}
 			d.tables = append(d.tables, mdTable{line: i + 1, rows: end - i - 1, cols: len(tableCells(lines[i+1]))})
 		}
-		d.links = append(d.links, linksOf(line, i+1)...)
+		prose[i] = line
 	}
+	d.links = linksOf(strings.Join(prose, "\n"))
 	return d
 }
 
@@ -581,15 +583,19 @@ func tableCells(row string) []string {
 	return strings.Split(row, "|")
 }
 
-// linksOf returns the link targets of a line, leaving out code spans.
-func linksOf(line string, n int) []mdLink {
-	line = codeSpan.ReplaceAllString(line, "")
+// linksOf returns the link targets of the prose of a page, with their lines. The text
+// of a link may span lines; code spans are blanked first.
+func linksOf(text string) []mdLink {
+	text = codeSpan.ReplaceAllStringFunc(text, func(m string) string { return strings.Repeat(" ", len(m)) })
 	var out []mdLink
-	for _, m := range inlineLink.FindAllStringSubmatch(line, -1) {
-		out = append(out, mdLink{line: n, target: m[2]})
-	}
-	for _, m := range autolink.FindAllStringSubmatch(line, -1) {
-		out = append(out, mdLink{line: n, target: m[1]})
+	for _, re := range []*regexp.Regexp{inlineLink, autolink} {
+		for _, m := range re.FindAllStringSubmatchIndex(text, -1) {
+			target := text[m[len(m)-2]:m[len(m)-1]]
+			if re == inlineLink {
+				target = text[m[4]:m[5]]
+			}
+			out = append(out, mdLink{line: 1 + strings.Count(text[:m[0]], "\n"), target: target})
+		}
 	}
 	return out
 }
