@@ -3,8 +3,22 @@ package accelerator
 // The documentation is kept in two languages: every English page (README.md and
 // docs/*.md) has a Simplified Chinese page (README.zh-CN.md and docs/zh/*.zh-CN.md)
 // with the same skeleton. The tests below check that skeleton with a small Markdown
-// scanner of their own, and check that every relative link in either language lands
-// on a file and, for a #fragment, on a heading.
+// scanner of their own:
+//
+//   - every English page has its Chinese page, and every Chinese page its English one;
+//   - the same headings: as many, at the same levels, in the same order;
+//   - the same fenced code blocks, in the same order, with identical info strings and
+//     contents (code, identifiers and commands are not translated);
+//   - the same links, in any order: an external URL identical; a relative link to the
+//     Chinese counterpart of the English link's target where one exists (else to the
+//     same file); an anchor to the heading at the same position of the target; the
+//     two pages' links to each other match;
+//   - the same tables, in the same order, with as many rows and columns.
+//
+// A second test checks that every relative link in either language lands on a file
+// and, for a #fragment, on a heading, with anchors computed as GitHub computes them
+// (Chinese headings included). When a check fails, the message names the Chinese
+// file and line, the element, and the English side to copy from.
 
 import (
 	"fmt"
@@ -46,12 +60,14 @@ func TestParityCheckerOnFixtures(t *testing.T) {
 		{"heading-changed", []string{"docs/zh/guide.zh-CN.md", "heading 2", "level 2", "level 3"}},
 		{"heading-missing", []string{"docs/zh/guide.zh-CN.md", "3 headings", "2 headings"}},
 		{"code-changed", []string{"README.zh-CN.md", "code block 1", "line 2 of the block"}},
-		{"code-missing", []string{"docs/zh/guide.zh-CN.md", "2 code blocks", "1 code blocks"}},
+		{"code-missing", []string{"docs/zh/guide.zh-CN.md", "2 code blocks", "1 code blocks", "the block at docs/guide.md:19 has no copy"}},
 		{"link-changed", []string{"README.zh-CN.md:5: link docs/zh/other.zh-CN.md (to docs/other.md) has no counterpart", "no link matches README.md:5 link docs/guide.md"}},
 		{"link-to-english", []string{"README.zh-CN.md:5: link docs/guide.md goes to the English page docs/guide.md; use its Chinese counterpart docs/zh/guide.zh-CN.md"}},
 		{"table-shape", []string{"docs/zh/guide.zh-CN.md", "table 1", "3×2", "2×2"}},
 		{"page-missing", []string{"docs/other.md has no Chinese page docs/zh/other.zh-CN.md"}},
 		{"orphan-page", []string{"docs/zh/gone.zh-CN.md has no English page docs/gone.md"}},
+		{"links-reordered", nil},
+		{"anchor-changed", []string{"README.zh-CN.md:5: link docs/zh/guide.zh-CN.md#第一步 (to docs/guide.md, heading 2 \"First step\") has no counterpart", "no link matches README.md:5 link docs/guide.md#second-step (to docs/guide.md, heading 3 \"Second step\")"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -236,8 +252,8 @@ func firstHeadingDiff(e, z []mdHeading) string {
 
 func compareCode(en, zh string, ed, zd mdDoc) []string {
 	if len(ed.code) != len(zd.code) {
-		return []string{fmt.Sprintf("%s: %d code blocks, but %s has %d code blocks; copy them unchanged",
-			zh, len(zd.code), en, len(ed.code))}
+		return []string{fmt.Sprintf("%s: %d code blocks, but %s has %d code blocks; %s; copy them unchanged",
+			zh, len(zd.code), en, len(ed.code), firstUnmatchedCode(en, zh, ed.code, zd.code))}
 	}
 	var p []string
 	for i := range ed.code {
@@ -254,6 +270,25 @@ func compareCode(en, zh string, ed, zd mdDoc) []string {
 			zh, z.line, i+1, en, e.line, n, el, zl))
 	}
 	return p
+}
+
+// firstUnmatchedCode names the first code block of either page that has no identical
+// block in the other.
+func firstUnmatchedCode(en, zh string, e, z []mdCode) string {
+	has := func(blocks []mdCode, c mdCode) bool {
+		return slices.ContainsFunc(blocks, func(b mdCode) bool { return b.body == c.body && b.info == c.info })
+	}
+	for _, c := range e {
+		if !has(z, c) {
+			return fmt.Sprintf("the block at %s:%d has no copy in the Chinese page", en, c.line)
+		}
+	}
+	for _, c := range z {
+		if !has(e, c) {
+			return fmt.Sprintf("the block at %s:%d has no English original", zh, c.line)
+		}
+	}
+	return "the blocks differ in number only"
 }
 
 func firstLineDiff(a, b string) (n int, la, lb string) {
@@ -293,7 +328,7 @@ func compareLinks(fsys fs.FS, en, zh string, ed, zd mdDoc) []string {
 		k := linkKey(fsys, en, zh, zh, l.target)
 		if len(want[k]) == 0 {
 			p = append(p, fmt.Sprintf("%s:%d: link %s (%s) has no counterpart among the links of %s",
-				zh, l.line, l.target, describeKey(k), en))
+				zh, l.line, l.target, describeKey(fsys, k), en))
 			continue
 		}
 		want[k] = want[k][1:]
@@ -306,12 +341,12 @@ func compareLinks(fsys fs.FS, en, zh string, ed, zd mdDoc) []string {
 		r := want[k][0]
 		want[k] = want[k][1:]
 		p = append(p, fmt.Sprintf("%s: no link matches %s:%d link %s (%s); add it to the Chinese page",
-			zh, en, r.line, r.target, describeKey(k)))
+			zh, en, r.line, r.target, describeKey(fsys, k)))
 	}
 	return p
 }
 
-// linkKeyFrom names where a link of page (en or zh) goes, the same way for both
+// linkKey names where a link of page (en or zh) goes, the same way for both
 // languages: an external URL as it is; a file as its English path; an anchor as the
 // position of its heading; a link between the two pages of the pair as "switch".
 func linkKey(fsys fs.FS, en, zh, page, target string) string {
@@ -335,11 +370,22 @@ func linkKey(fsys fs.FS, en, zh, page, target string) string {
 	return name + "#" + frag
 }
 
-func describeKey(k string) string {
+// describeKey says where a link key goes, naming an anchor's English heading.
+func describeKey(fsys fs.FS, k string) string {
 	if k == "switch" {
 		return "the link between the two languages"
 	}
-	return "to " + k
+	file, frag, ok := strings.Cut(k, "#heading-")
+	if !ok {
+		return "to " + k
+	}
+	var i int
+	fmt.Sscan(frag, &i)
+	d, err := readDoc(fsys, file)
+	if err != nil || i < 1 || i > len(d.headings) {
+		return "to " + k
+	}
+	return fmt.Sprintf("to %s, heading %d %q", file, i, d.headings[i-1].text)
 }
 
 // englishTarget says when a Chinese page links to an English page that has a Chinese
@@ -444,7 +490,7 @@ func githubSlug(heading string) string {
 		switch {
 		case r == ' ':
 			b.WriteByte('-')
-		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r):
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r):
 			b.WriteRune(r)
 		}
 	}
