@@ -140,7 +140,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		Recover:    c.panicError,
 	}
 	c.loadCfg = &c.loads.Config
-	c.remoteReads.Recover = c.panicError
+	c.remoteReads.Read, c.remoteReads.Recover = c.readKey, c.panicError
 	c.loadCost.Store(int64(initialLoadCost))
 	c.tombstones.Store(rand.Uint64() >> 1)
 	c.log = newBurstLogger(cfg.Logger, cfg.Area)

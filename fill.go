@@ -31,8 +31,12 @@ func (c *cache[K, V]) fill(ctx context.Context, items []fillItem[K, V]) {
 	if len(items) == 0 {
 		return
 	}
-	life := make([]deadline, len(items))
-	lost := make([]bool, len(items))
+	var lifeBuf [1]deadline
+	var lostBuf [1]bool
+	life, lost := lifeBuf[:], lostBuf[:]
+	if len(items) > 1 {
+		life, lost = make([]deadline, len(items)), make([]bool, len(items))
+	}
 	var err error
 	if c.remote != nil {
 		err = c.fillRemote(ctx, items, life, lost)
@@ -57,8 +61,14 @@ func (c *cache[K, V]) fill(ctx context.Context, items []fillItem[K, V]) {
 // deadline of each value written in life and which fills lost in lost. Values over
 // MaxValueSize are counted and lost: they are returned to the reader, never cached.
 func (c *cache[K, V]) fillRemote(ctx context.Context, items []fillItem[K, V], life []deadline, lost []bool) error {
-	results := make([]loaded[V], len(items))
-	idx := make([]int, 0, len(items))
+	// A single key (the common case) is encoded and sent from buffers on the stack.
+	var resultsBuf [1]loaded[V]
+	var idxBuf [1]int
+	var keysBuf [1]K
+	results, idx, keys := resultsBuf[:], idxBuf[:0], keysBuf[:]
+	if len(items) > 1 {
+		results, idx, keys = make([]loaded[V], len(items)), make([]int, 0, len(items)), make([]K, len(items))
+	}
 	for i, it := range items {
 		results[i] = it.r
 		switch {
@@ -87,7 +97,6 @@ func (c *cache[K, V]) fillRemote(ctx context.Context, items []fillItem[K, V], li
 		lost[idx[j]] = true
 		life[idx[j]] = deadline{}
 	}
-	keys := make([]K, len(items))
 	for i, it := range items {
 		keys[i] = it.key
 	}

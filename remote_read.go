@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/accelerator-go/accelerator/codec"
 	"github.com/accelerator-go/accelerator/internal/envelope"
 )
 
@@ -21,24 +22,18 @@ type remoteRead[V any] struct {
 	seen    l2Seen
 }
 
-// readJob is the L2 read of one key, shared by the readers that miss L1 together
-// (remoteReads). It installs a fresh value into L1 once, for all of them.
-type readJob[K comparable, V any] struct {
-	c   *cache[K, V]
-	key K
-}
-
-func (j readJob[K, V]) Read(ctx context.Context) (remoteRead[V], error) {
-	c := j.c
-	g := c.guardOf(j.key)
+// readKey is the L2 read of one key, shared by the readers that miss L1 together
+// (remoteReads runs it). It installs a fresh value into L1 once, for all of them.
+func (c *cache[K, V]) readKey(ctx context.Context, key K) (remoteRead[V], error) {
+	g := c.guardOf(key)
 	var kb [128]byte
-	data, err := c.remote.Get(ctx, string(c.appendRemoteKey(kb[:0], j.key)))
+	data, err := c.remote.Get(ctx, string(c.appendRemoteKey(kb[:0], key)))
 	if err != nil {
 		return remoteRead[V]{}, err
 	}
 	rr := c.received(data)
 	if rr.hit {
-		c.installFill(j.key, c.localEntry(rr.r, rr.life, g.epoch), g)
+		c.installFill(key, c.localEntry(rr.r, rr.life, g.epoch), g)
 	}
 	return rr, nil
 }
@@ -46,10 +41,9 @@ func (j readJob[K, V]) Read(ctx context.Context) (remoteRead[V], error) {
 // readRemote reads key from L2, sharing the read with the readers of key that miss L1
 // at the same time. A reader that joined a read whose leader gave up reads again.
 func (c *cache[K, V]) readRemote(ctx context.Context, key K) (remoteRead[V], error) {
-	job := readJob[K, V]{c: c, key: key}
-	rr, err, shared := c.remoteReads.Do(ctx, key, job)
+	rr, err, shared := c.remoteReads.Do(ctx, key)
 	if shared && err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
-		rr, err = job.Read(ctx)
+		rr, err = c.readKey(ctx, key)
 	}
 	if err == nil {
 		c.countRemote(rr)
@@ -60,7 +54,7 @@ func (c *cache[K, V]) readRemote(ctx context.Context, key K) (remoteRead[V], err
 // received decodes one L2 value (nil when absent) and counts the values that could
 // not be decoded, once per value read.
 func (c *cache[K, V]) received(data []byte) remoteRead[V] {
-	rr := decodeRemote[V](data, c.cfg.MaxValueSize, c.cfg.Codec.Unmarshal, c.clock.NowNano(), c.cas != nil)
+	rr := decodeRemote(data, c.cfg.MaxValueSize, c.cfg.Codec, c.clock.NowNano(), c.cas != nil)
 	if rr.corrupt {
 		c.metrics.decodeErrors.Add(1)
 		c.log.problem("decode", errCorruptValue)
@@ -71,7 +65,7 @@ func (c *cache[K, V]) received(data []byte) remoteRead[V] {
 // decodeRemote turns one L2 value (nil when absent) into what it says at now. It has
 // no side effects. withSum records the SHA-1 of a value a load will replace, for its
 // compare-and-set fill.
-func decodeRemote[V any](data []byte, maxSize int, unmarshal func([]byte, *V) error, now int64, withSum bool) (rr remoteRead[V]) {
+func decodeRemote[V any](data []byte, maxSize int, cd codec.Codec[V], now int64, withSum bool) (rr remoteRead[V]) {
 	if data == nil {
 		rr.seen.known = true
 		return rr
@@ -95,7 +89,7 @@ func decodeRemote[V any](data []byte, maxSize int, unmarshal func([]byte, *V) er
 	var r loaded[V]
 	r.found = !h.Null
 	if r.found {
-		if err := unmarshal(payload, &r.value); err != nil {
+		if err := cd.Unmarshal(payload, &r.value); err != nil {
 			rr.corrupt = true
 			return rr
 		}

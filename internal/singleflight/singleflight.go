@@ -263,25 +263,22 @@ func publish[R any](c *call[R], r R, err error, forget func()) {
 	close(c.done)
 }
 
-// Reader is one short read shared by the callers that ask for the same key.
-type Reader[R any] interface {
-	Read(ctx context.Context) (R, error)
-}
-
 // Shared deduplicates a short call by key, such as one read of a remote store: the
-// first caller runs it on its own goroutine, and callers that ask for the same key
+// first caller runs Read on its own goroutine, and callers that ask for the same key
 // meanwhile wait for its result, each as long as its own context allows. It has no
-// timeout of its own: the read must be bounded. A read that panics gives every caller
-// the recovered error. The zero value is ready to use.
+// timeout of its own: Read must be bounded. A read that panics gives every caller the
+// recovered error. Set Read before first use.
 type Shared[K comparable, R any] struct {
+	// Read reads key; it is set once, so that a call allocates nothing for it.
+	Read func(ctx context.Context, key K) (R, error)
 	// Recover turns a panic of a read into its error; nil uses [PanicError].
 	Recover func(v any) error
 	calls   calls[K, R]
 }
 
-// Do returns the result of the read of key in flight, or runs rd as that read.
+// Do returns the result of the read of key in flight, or runs Read as that read.
 // shared reports whether the caller joined a read another caller ran.
-func (g *Shared[K, R]) Do(ctx context.Context, key K, rd Reader[R]) (r R, err error, shared bool) {
+func (g *Shared[K, R]) Do(ctx context.Context, key K) (r R, err error, shared bool) {
 	c, leader := g.calls.register(key)
 	if !leader {
 		r, err = wait(ctx, c)
@@ -296,7 +293,7 @@ func (g *Shared[K, R]) Do(ctx context.Context, key K, rd Reader[R]) (r R, err er
 		g.calls.forget(key, c)
 		close(c.done)
 	}()
-	c.r, c.err = rd.Read(ctx)
+	c.r, c.err = g.Read(ctx, key)
 	return c.r, c.err, false
 }
 

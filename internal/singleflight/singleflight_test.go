@@ -32,9 +32,10 @@ func (j job[R]) TimedOut() {
 	}
 }
 
-type reader[R any] func(context.Context) (R, error)
-
-func (f reader[R]) Read(ctx context.Context) (R, error) { return f(ctx) }
+// shared returns a Shared whose reads call rd.
+func shared[R any](rd func(context.Context) (R, error)) *Shared[string, R] {
+	return &Shared[string, R]{Read: func(ctx context.Context, _ string) (R, error) { return rd(ctx) }}
+}
 
 func TestDoSharesOneLoad(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -276,10 +277,9 @@ func TestLoadPanicBecomesTheErrorOfEveryCaller(t *testing.T) {
 
 func TestSharedSharesOneRead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var g Shared[string, int]
 		var calls atomic.Int32
 		release := make(chan struct{})
-		rd := reader[int](func(context.Context) (int, error) {
+		g := shared(func(context.Context) (int, error) {
 			calls.Add(1)
 			<-release
 			return 9, nil
@@ -287,7 +287,7 @@ func TestSharedSharesOneRead(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Go(func() {
-				if r, err, _ := g.Do(context.Background(), "k", rd); r != 9 || err != nil {
+				if r, err, _ := g.Do(context.Background(), "k"); r != 9 || err != nil {
 					t.Errorf("Do = %d, %v", r, err)
 				}
 			})
@@ -305,12 +305,20 @@ func TestSharedSharesOneRead(t *testing.T) {
 // zero value without an error.
 func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := Shared[string, int]{Recover: func(v any) error { return errors.New("panic") }}
 		release := make(chan struct{})
-		rd := reader[int](func(context.Context) (int, error) { <-release; panic("codec") })
+		var panicking atomic.Bool
+		panicking.Store(true)
+		g := shared(func(context.Context) (int, error) {
+			if panicking.Load() {
+				<-release
+				panic("codec")
+			}
+			return 1, nil
+		})
+		g.Recover = func(v any) error { return errors.New("panic") }
 		errs := make(chan error, 3)
 		for range 3 {
-			go func() { _, err, _ := g.Do(context.Background(), "k", rd); errs <- err }()
+			go func() { _, err, _ := g.Do(context.Background(), "k"); errs <- err }()
 		}
 		synctest.Wait()
 		close(release)
@@ -320,7 +328,8 @@ func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
 			}
 		}
 		// The key is free again.
-		if r, err, _ := g.Do(context.Background(), "k", reader[int](func(context.Context) (int, error) { return 1, nil })); r != 1 || err != nil {
+		panicking.Store(false)
+		if r, err, _ := g.Do(context.Background(), "k"); r != 1 || err != nil {
 			t.Fatalf("Do after the panic = %d, %v", r, err)
 		}
 	})
@@ -328,14 +337,21 @@ func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
 
 func TestSharedForgetDetachesTheReadInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var g Shared[string, int]
 		release := make(chan struct{})
-		go g.Do(context.Background(), "k", reader[int](func(context.Context) (int, error) { <-release; return 0, nil }))
+		var n atomic.Int32
+		g := shared(func(context.Context) (int, error) {
+			if n.Add(1) == 1 {
+				<-release
+				return 0, nil
+			}
+			return 1, nil
+		})
+		go g.Do(context.Background(), "k")
 		synctest.Wait()
 		g.Forget("k")
-		r, _, shared := g.Do(context.Background(), "k", reader[int](func(context.Context) (int, error) { return 1, nil }))
-		if shared || r != 1 {
-			t.Fatalf("Do after Forget = %d (shared %v), want a read of its own", r, shared)
+		r, _, joined := g.Do(context.Background(), "k")
+		if joined || r != 1 {
+			t.Fatalf("Do after Forget = %d (shared %v), want a read of its own", r, joined)
 		}
 		close(release)
 	})
