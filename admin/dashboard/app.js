@@ -173,7 +173,7 @@ function chart(h, d) {
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('class', 'chart');
   svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', 'hit ratio per layer over the last 10 minutes');
+  svg.setAttribute('aria-label', 'hit ratio per layer over the last minutes');
   const add = (tag, attrs, text) => {
     const e = document.createElementNS(SVG, tag);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -182,16 +182,18 @@ function chart(h, d) {
     return e;
   };
   const now = h.length ? h[h.length - 1].t : Date.now();
-  const x = t => L + (W - L - R) * (1 - (now - t) / WINDOW_MS);
+  // The x axis spans the history this page has, from one minute up to the window.
+  const span = Math.min(WINDOW_MS, Math.max(60000, h.length ? now - h[0].t : 0));
+  const x = t => L + (W - L - R) * (1 - (now - t) / span);
   const y = v => T + (H - T - B) * (1 - v);
   for (const v of [0, 0.5, 1]) {
     add('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) });
     add('text', { class: 'axis', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, (v * 100) + '%');
   }
-  for (const min of [10, 5, 0]) {
-    add('text', { class: 'axis', x: x(now - min * 60000), y: H - 6, 'text-anchor': min === 10 ? 'start' : min === 0 ? 'end' : 'middle' },
-      min === 0 ? 'now' : '−' + min + ' min');
-  }
+  const ago = ms => ms >= 120000 ? '−' + Math.round(ms / 60000) + ' min' : '−' + Math.round(ms / 1000) + ' s';
+  add('text', { class: 'axis', x: L, y: H - 6, 'text-anchor': 'start' }, ago(span));
+  add('text', { class: 'axis', x: x(now - span / 2), y: H - 6, 'text-anchor': 'middle' }, ago(span / 2));
+  add('text', { class: 'axis', x: W - R, y: H - 6, 'text-anchor': 'end' }, 'now');
   const series = [['l1', 'local_hits', 'local_misses']];
   if (d.remote.enabled) series.push(['l2', 'remote_hits', 'remote_misses']);
   for (const [cls, hits, misses] of series) {

@@ -1,0 +1,285 @@
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/accelerator-go/accelerator"
+	"github.com/accelerator-go/accelerator/admin"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/img/dashboard.png")
+
+const screenshotPath = "../../docs/img/dashboard.png"
+
+// chromium returns the path of a Chromium, or skips the test (fails it with
+// ACCELERATOR_REQUIRE_INTEGRATION=1).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("ACCELERATOR_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal("chromium not found, and ACCELERATOR_REQUIRE_INTEGRATION=1 (apt-get install chromium)")
+	}
+	t.Skip("chromium not found; install the Debian package chromium")
+	return ""
+}
+
+// browser starts a headless Chromium with a fresh profile and no network of its
+// own, and returns a tab.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromium(t)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.WindowSize(1200, 900),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	// A busy machine may take long to start the browser; nothing here waits longer.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// pollSignal wraps h and signals every request of caches.json, so that the test can
+// move in step with the page's polls instead of sleeping.
+func pollSignal(h http.Handler) (http.Handler, <-chan struct{}) {
+	polls := make(chan struct{}, 64)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if strings.HasSuffix(r.URL.Path, "/caches.json") && r.Header.Get("X-Test") == "" {
+			select {
+			case polls <- struct{}{}:
+			default:
+			}
+		}
+	}), polls
+}
+
+func waitPoll(t *testing.T, polls <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-polls:
+	case <-time.After(time.Minute):
+		t.Fatal("the page stopped polling caches.json")
+	}
+}
+
+// shown is one number on the page: the element's data-path in the JSON view of its
+// cache, and its text.
+type shown struct {
+	Area string `json:"area"`
+	Path string `json:"path"`
+	Text string `json:"text"`
+}
+
+const readShown = `Array.from(document.querySelectorAll('section.cache [data-path]')).map(e => ({
+	area: e.closest('section.cache').dataset.area, path: e.dataset.path, text: e.textContent }))`
+
+// TestDashboardShowsWhatTheJSONSays loads the dashboard in Chromium against two
+// caches under a changing load, waits until a load shows, and checks that every
+// number the page shows equals the JSON view's.
+func TestDashboardShowsWhatTheJSONSays(t *testing.T) {
+	ctx := browser(t)
+	users, err := accelerator.New(accelerator.Options[int, string]{
+		Area: "users",
+		Loader: accelerator.LoaderFunc[int, string](func(_ context.Context, id int) (string, bool, error) {
+			if id%97 == 0 {
+				return "", false, fmt.Errorf("database timeout")
+			}
+			return "user " + strconv.Itoa(id), id%13 != 0, nil
+		}),
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer users.Close()
+	flags, err := accelerator.New(accelerator.Options[string, bool]{Area: "flags", LocalMaxEntries: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flags.Close()
+
+	h, polls := pollSignal(admin.NewHandler(users, flags))
+	mux := http.NewServeMux()
+	mux.Handle("/debug/cache/", http.StripPrefix("/debug/cache", h))
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/debug/cache/")); err != nil {
+		t.Fatal(err)
+	}
+	// Between polls, a load whose hit ratio changes: the chart gets a line.
+	bg := context.Background()
+	for round := range 6 {
+		waitPoll(t, polls)
+		keys := 40 + 30*round
+		for i := range 400 {
+			users.Get(bg, i%keys)
+		}
+		flags.Set(bg, "flag-"+strconv.Itoa(round), true)
+		for range 50 {
+			flags.Get(bg, "flag-0")
+		}
+	}
+	// The caches are idle now: once the page has drawn its next poll, it shows the
+	// JSON's numbers, and rates over the last round.
+	var got []shown
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		got, err = chromedp.Run(ctx, chromedp.Evaluate[[]shown](readShown))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pageShows(got, "users", "metrics.counters.loads", users.MetricsSnapshot().Loads) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !pageShows(got, "users", "metrics.counters.loads", users.MetricsSnapshot().Loads) || users.MetricsSnapshot().Loads == 0 {
+		t.Fatalf("the page never showed the loads: %+v", got)
+	}
+
+	// The page has just drawn the last round: the screenshot shows rates.
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := screenshotPath
+	if !*update {
+		out = t.TempDir() + "/dashboard.png"
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+
+	doc := fetchJSON(t, hs.URL+"/debug/cache/caches.json?probe=0")
+	compared := 0
+	for _, s := range got {
+		want, ok := lookup(doc, s.Area, s.Path)
+		if !ok {
+			t.Errorf("%s %s: shown as %q, not in the JSON view", s.Area, s.Path, s.Text)
+			continue
+		}
+		if s.Text != want {
+			t.Errorf("%s %s: page shows %q, JSON says %s", s.Area, s.Path, s.Text, want)
+		}
+		compared++
+	}
+	if compared < 60 {
+		t.Fatalf("only %d numbers compared", compared)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"users", "flags", "L1 hit ratio", "loads in flight", "Last error of each kind", "load"} {
+		if !strings.Contains(strings.ToLower(text), strings.ToLower(want)) {
+			t.Errorf("the page does not say %q", want)
+		}
+	}
+	if strings.Contains(text, "database timeout") || strings.Contains(text, "user 1") {
+		t.Error("the page shows an error text or a value")
+	}
+	lines, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section.cache svg.chart path').length`))
+	if err != nil || lines == 0 {
+		t.Fatalf("no line on the charts (%v)", err)
+	}
+
+	// On a phone-width screen the page does not scroll sideways.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if width > 390 {
+		t.Errorf("at 390 px the page is %d px wide", width)
+	}
+}
+
+func pageShows(got []shown, area, path string, v uint64) bool {
+	for _, s := range got {
+		if s.Area == area && s.Path == path {
+			return s.Text == strconv.FormatUint(v, 10)
+		}
+	}
+	return false
+}
+
+func fetchJSON(t *testing.T, url string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("X-Test", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// lookup returns the number at path ("metrics.counters.loads") in the view of the
+// cache of area, as the page writes it.
+func lookup(doc map[string]any, area, path string) (string, bool) {
+	caches, _ := doc["caches"].([]any)
+	for _, c := range caches {
+		var v any = c
+		if m, _ := c.(map[string]any); m["area"] != area {
+			continue
+		}
+		for part := range strings.SplitSeq(path, ".") {
+			switch x := v.(type) {
+			case map[string]any:
+				v = x[part]
+			case []any:
+				i, err := strconv.Atoi(part)
+				if err != nil || i >= len(x) {
+					return "", false
+				}
+				v = x[i]
+			default:
+				return "", false
+			}
+		}
+		if n, ok := v.(float64); ok {
+			return strconv.FormatFloat(n, 'f', -1, 64), true
+		}
+		return "", false
+	}
+	return "", false
+}
