@@ -139,11 +139,11 @@ func TestPointsOfTheRemoteGauges(t *testing.T) {
 		got[key(p.Name, p.Labels[1:])] = p.Value
 	}
 	for k, v := range map[string]float64{
-		"accelerator_cache_hit_ratio{layer=l2}":           0.25,
-		"accelerator_cache_breaker_state{state=open}":     1,
-		"accelerator_cache_breaker_state{state=closed}":   0,
+		"accelerator_cache_hit_ratio{layer=l2}":            0.25,
+		"accelerator_cache_breaker_state{state=open}":      1,
+		"accelerator_cache_breaker_state{state=closed}":    0,
 		"accelerator_cache_breaker_state{state=half-open}": 0,
-		"accelerator_cache_invalidation_subscribed":       0,
+		"accelerator_cache_invalidation_subscribed":        0,
 	} {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
