@@ -47,7 +47,7 @@ func TestStatusOfALocalCache(t *testing.T) {
 		"Loader": "*accelerator_test.countingLoader[string,int]", "MLoader": "",
 		"LoaderTimeout": accelerator.DefaultLoaderTimeout, "LoadConcurrency": accelerator.DefaultLoadConcurrency,
 		"DisablePenetrationProtection": false,
-		"LocalTTL": accelerator.DefaultLocalTTL, "RemoteTTL": accelerator.DefaultRemoteTTL,
+		"LocalTTL":                     accelerator.DefaultLocalTTL, "RemoteTTL": accelerator.DefaultRemoteTTL,
 		"CacheNullValue": true, "NullTTL": accelerator.DefaultNullTTL, "TTLJitter": 0.0,
 		"WarmupBatchSize": accelerator.DefaultWarmupBatchSize, "MaxValueSize": accelerator.DefaultMaxValueSize,
 		"RefreshAhead": 10 * time.Second, "RefreshPolicy": "probabilistic", "RefreshBeta": 3.0, "StaleTTL": time.Duration(0),
