@@ -214,3 +214,21 @@ func TestDocsTableIsInStep(t *testing.T) {
 	}
 	t.Fatalf("the metrics table of %s is out of date; run go test ./metrics -update\nwant:\n%s", path, want)
 }
+
+// BenchmarkPoints: what an exporter pays per cache and scrape, status included.
+func BenchmarkPoints(b *testing.B) {
+	c, err := accelerator.New(accelerator.Options[int, int]{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 1000 {
+		c.Set(context.Background(), i, i)
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(Points(c.MetricsSnapshot(), c.Status()))
+	}
+	b.ReportMetric(float64(n), "points")
+}
