@@ -183,9 +183,13 @@ func TestStatusShowsRefreshBackoffs(t *testing.T) {
 	ctx := context.Background()
 	c.Get(ctx, "k")
 	ld.failing.Store(true)
-	time.Sleep(60 * time.Millisecond)
-	c.Get(ctx, "k") // starts a refresh that fails
+	// Read until a read falls in the refresh window (50 ms after the write) and starts
+	// a refresh, which fails.
 	deadline := time.Now().Add(5 * time.Second)
+	for c.MetricsSnapshot().RefreshAttempts == 0 && time.Now().Before(deadline) {
+		c.Get(ctx, "k")
+		time.Sleep(time.Millisecond)
+	}
 	for c.Status().RefreshBackoffs != 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
