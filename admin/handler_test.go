@@ -351,3 +351,17 @@ func TestSnakeCase(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptySelectionIsAnEmptyList: the dashboard reads caches as a list, also when
+// an area filter keeps none.
+func TestEmptySelectionIsAnEmptyList(t *testing.T) {
+	hs, _ := adminFixture(t)
+	body := string(get(t, hs.URL+"/debug/cache/caches.json?area=nope&probe=0"))
+	if !strings.Contains(body, `"caches": []`) || strings.Contains(body, `"points"`) {
+		t.Fatalf("caches.json of no cache: %s", body)
+	}
+	body = string(get(t, hs.URL+"/debug/cache/points.json?area=nope"))
+	if !strings.Contains(body, `"points": []`) || strings.Contains(body, `"caches"`) {
+		t.Fatalf("points.json of no cache: %s", body)
+	}
+}

@@ -22,9 +22,10 @@ const SchemaVersion = 1
 type Document struct {
 	SchemaVersion int         `json:"schema_version"`
 	TakenAt       time.Time   `json:"taken_at"`
-	Caches        []CacheView `json:"caches,omitempty"`
+	// Caches has one entry per cache, in every document but /points.json.
+	Caches []CacheView `json:"caches,omitzero"`
 	// Points are the metric points of every cache, in /points.json only.
-	Points []PointView `json:"points,omitempty"`
+	Points []PointView `json:"points,omitzero"`
 }
 
 // CacheView is what the handler shows of one cache.

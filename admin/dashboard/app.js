@@ -45,21 +45,23 @@ async function poll() {
 function render(doc) {
   const t = Date.parse(doc.taken_at);
   const main = document.getElementById('caches');
-  for (const c of doc.caches) {
-    let h = history.get(c.area);
-    if (!h) history.set(c.area, h = []);
+  doc.caches.forEach((c, i) => {
+    // Two caches may share an area: the position tells them apart.
+    const id = i + '/' + c.area;
+    let h = history.get(id);
+    if (!h) history.set(id, h = []);
     h.push({ t, counters: c.metrics.counters });
     while (h.length > 2 && h[0].t < t - WINDOW_MS) h.shift();
-    let card = cards.get(c.area);
+    let card = cards.get(id);
     if (!card) {
       card = el('section', { class: 'cache', 'data-area': c.area });
-      cards.set(c.area, card);
+      cards.set(id, card);
       main.append(card);
     }
     const open = card.querySelector('details')?.open;
     card.replaceChildren(...renderCache(c, h));
     if (open) card.querySelector('details').open = true;
-  }
+  });
   if (doc.caches.length === 0) main.replaceChildren(el('p', { class: 'empty' }, 'No cache is served.'));
 }
 
