@@ -20,8 +20,8 @@ const SchemaVersion = 1
 // taken, and one entry per cache. Metrics and Diagnostics are set or not according
 // to the path (see [NewHandler]).
 type Document struct {
-	SchemaVersion int         `json:"schema_version"`
-	TakenAt       time.Time   `json:"taken_at"`
+	SchemaVersion int       `json:"schema_version"`
+	TakenAt       time.Time `json:"taken_at"`
 	// Caches has one entry per cache, in every document but /points.json.
 	Caches []CacheView `json:"caches,omitzero"`
 	// Points are the metric points of every cache, in /points.json only.
