@@ -106,7 +106,8 @@ func ratio(hits, misses uint64) float64 {
 // metrics holds the live counters. The two counted on every L1 read are striped; the
 // others are plain atomics, touched only on slower paths. Each is copied into the
 // field of [MetricsSnapshot] of the same name (case aside) or the one whose live tag
-// names it; snapshotPlan checks that every field has its counterpart.
+// names it; planSnapshot checks that every field has its counterpart, and the
+// package does not start (a panic at init, which every test shows) if one has none.
 type metrics struct {
 	localHits, localMisses *counter.Counter
 
