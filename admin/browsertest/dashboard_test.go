@@ -175,7 +175,7 @@ func TestDashboardShowsWhatTheJSONSays(t *testing.T) {
 	}
 	out := screenshotPath
 	if !*update {
-		out = t.TempDir() + "/dashboard.png"
+		out = shotDir(t) + "/dashboard.png"
 	}
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)
@@ -226,6 +226,24 @@ func TestDashboardShowsWhatTheJSONSays(t *testing.T) {
 	if width > 390 {
 		t.Errorf("at 390 px the page is %d px wide", width)
 	}
+	phone, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	phonePath := shotDir(t) + "/dashboard-phone.png"
+	if err := os.WriteFile(phonePath, phone, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("phone-width screenshot: %s", phonePath)
+}
+
+// shotDir is where the screenshots go: ACCELERATOR_SCREENSHOT_DIR (for CI to keep
+// them), or a directory the test removes.
+func shotDir(t *testing.T) string {
+	if d := os.Getenv("ACCELERATOR_SCREENSHOT_DIR"); d != "" {
+		return d
+	}
+	return t.TempDir()
 }
 
 func pageShows(got []shown, area, path string, v uint64) bool {

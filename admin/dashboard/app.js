@@ -59,7 +59,9 @@ function render(doc) {
       main.append(card);
     }
     const open = card.querySelector('details')?.open;
-    card.replaceChildren(...renderCache(c, h));
+    // The chart is drawn at the card's width, so that its text keeps its size on a phone.
+    const width = Math.min(900, Math.max(280, (card.clientWidth || 600) - 34));
+    card.replaceChildren(...renderCache(c, h, width));
     if (open) card.querySelector('details').open = true;
   });
   if (doc.caches.length === 0) main.replaceChildren(el('p', { class: 'empty' }, 'No cache is served.'));
@@ -88,7 +90,7 @@ function tile(label, value, path) {
 
 function badge(text, level) { return el('span', { class: 'badge ' + level }, text); }
 
-function renderCache(c, h) {
+function renderCache(c, h, width) {
   const m = c.metrics, d = c.diagnostics, k = m.counters;
   const remoteLevel = { ready: 'ok', unknown: 'off', disabled: 'off', failing: 'warn', unavailable: 'bad' }[d.remote.state] || 'off';
   const breakerLevel = { closed: 'ok', 'half-open': 'warn', open: 'bad' }[d.remote.breaker] || 'off';
@@ -97,7 +99,7 @@ function renderCache(c, h) {
     badge('redis ' + d.remote.state, remoteLevel), badge('breaker ' + d.remote.breaker, breakerLevel),
     badge('invalidation ' + d.invalidation.state, subLevel));
 
-  const out = [title, chart(h, d), legend(d)];
+  const out = [title, chart(h, d, width), legend(d)];
   out.push(el('div', { class: 'tiles' },
     tile('L1 hit ratio (interval)', ratioText(h, 'local_hits', 'local_misses')),
     tile('L2 hit ratio (interval)', d.remote.enabled ? ratioText(h, 'remote_hits', 'remote_misses') : '—'),
@@ -169,8 +171,8 @@ function legend(d) {
 }
 
 // chart draws the hit ratio of each layer per poll interval over the window.
-function chart(h, d) {
-  const W = 600, H = 170, L = 40, R = 8, T = 8, B = 22;
+function chart(h, d, W) {
+  const H = 170, L = 40, R = 8, T = 8, B = 22;
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('class', 'chart');
