@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/accelerator-go/accelerator"
 	"github.com/accelerator-go/accelerator/admin"
+	"github.com/accelerator-go/accelerator/rueidisremote"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/img/dashboard.png")
@@ -39,6 +41,44 @@ func chromium(t *testing.T) string {
 	}
 	t.Skip("chromium not found; install the Debian package chromium")
 	return ""
+}
+
+// redisServer starts a redis-server of its own on a free loopback port and returns
+// its URL, or skips the test (fails it with ACCELERATOR_REQUIRE_INTEGRATION=1).
+func redisServer(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("ACCELERATOR_REQUIRE_INTEGRATION") == "1" {
+			t.Fatal("redis-server not found, and ACCELERATOR_REQUIRE_INTEGRATION=1")
+		}
+		t.Skip("redis-server not found")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return "redis://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not listen on %s: %v", addr, err)
+		}
+	}
 }
 
 // browser starts a headless Chromium with a fresh profile and no network of its
@@ -106,12 +146,21 @@ const readShown = `Array.from(document.querySelectorAll('section.cache [data-pat
 	area: e.closest('section.cache').dataset.area, path: e.dataset.path, text: e.textContent }))`
 
 // TestDashboardShowsWhatTheJSONSays loads the dashboard in Chromium against two
-// caches under a changing load, waits until a load shows, and checks that every
+// caches on a real Redis under a changing load, waits until a load shows, and checks that every
 // number the page shows equals the JSON view's.
 func TestDashboardShowsWhatTheJSONSays(t *testing.T) {
 	ctx := browser(t)
+	url := redisServer(t)
+	remote := func() *rueidisremote.Remote {
+		r, err := rueidisremote.NewFromURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.Close)
+		return r
+	}
 	users, err := accelerator.New(accelerator.Options[int, string]{
-		Area: "users",
+		Area: "users", Remote: remote(), BroadcastInvalidation: true, LocalMaxEntries: 64,
 		Loader: accelerator.LoaderFunc[int, string](func(_ context.Context, id int) (string, bool, error) {
 			if id%97 == 0 {
 				return "", false, fmt.Errorf("database timeout")
@@ -124,7 +173,7 @@ func TestDashboardShowsWhatTheJSONSays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer users.Close()
-	flags, err := accelerator.New(accelerator.Options[string, bool]{Area: "flags", LocalMaxEntries: 100})
+	flags, err := accelerator.New(accelerator.Options[string, bool]{Area: "flags", LocalMaxEntries: 100, Remote: remote()})
 	if err != nil {
 		t.Fatal(err)
 	}
