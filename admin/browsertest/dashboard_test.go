@@ -231,18 +231,22 @@ func TestDashboardShowsWhatTheJSONSays(t *testing.T) {
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(png))
 
-	doc := fetchJSON(t, hs.URL+"/debug/cache/caches.json?probe=0")
+	// The caches are idle, but their subscriber keeps pinging Redis: on a busy machine
+	// a late ping may move a number between the page's poll and the test's. A
+	// difference must then be gone once the page has polled again; one that stays is a
+	// failure.
+	var diffs []string
 	compared := 0
-	for _, s := range got {
-		want, ok := lookup(doc, s.Area, s.Path)
-		if !ok {
-			t.Errorf("%s %s: shown as %q, not in the JSON view", s.Area, s.Path, s.Text)
-			continue
+	for attempt := 0; ; attempt++ {
+		diffs, compared = compare(got, fetchJSON(t, hs.URL+"/debug/cache/caches.json?probe=0"))
+		if len(diffs) == 0 || attempt == 3 {
+			break
 		}
-		if s.Text != want {
-			t.Errorf("%s %s: page shows %q, JSON says %s", s.Area, s.Path, s.Text, want)
-		}
-		compared++
+		t.Logf("attempt %d: %v", attempt, diffs)
+		got = nextRender(ctx, t, polls)
+	}
+	for _, d := range diffs {
+		t.Error(d)
 	}
 	if compared < 60 {
 		t.Fatalf("only %d numbers compared", compared)
@@ -293,6 +297,49 @@ func shotDir(t *testing.T) string {
 		return d
 	}
 	return t.TempDir()
+}
+
+// compare returns the numbers of the page that differ from the JSON view's, and how
+// many it compared.
+func compare(got []shown, doc map[string]any) (diffs []string, compared int) {
+	for _, s := range got {
+		want, ok := lookup(doc, s.Area, s.Path)
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("%s %s: shown as %q, not in the JSON view", s.Area, s.Path, s.Text))
+		case s.Text != want:
+			diffs = append(diffs, fmt.Sprintf("%s %s: page shows %q, JSON says %s", s.Area, s.Path, s.Text, want))
+		default:
+			compared++
+		}
+	}
+	return diffs, compared
+}
+
+// nextRender waits for the page's next poll and for the page to draw it, and returns
+// the numbers it shows.
+func nextRender(ctx context.Context, t *testing.T, polls <-chan struct{}) []shown {
+	t.Helper()
+	const status = `document.getElementById('status').textContent`
+	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPoll(t, polls)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		now, err := chromedp.Run(ctx, chromedp.Evaluate[string](status))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now != before {
+			break
+		}
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]shown](readShown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func pageShows(got []shown, area, path string, v uint64) bool {
