@@ -12,8 +12,9 @@ const ERRORS = [
   ['load_panics', 'load panic'], ['publish_failures', 'publish failed'], ['receive_failures', 'subscription broken'],
 ];
 
-const history = new Map(); // area -> [{t, counters}]
-const cards = new Map(); // area -> section
+const history = new Map(); // position/area -> [{t, counters}]
+const cards = new Map(); // position/area -> section
+let lastDoc = null;
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -33,7 +34,7 @@ async function poll() {
     const res = await fetch('caches.json?probe=0', { cache: 'no-store' });
     if (!res.ok) throw new Error(res.status + ' ' + res.statusText);
     const doc = await res.json();
-    render(doc);
+    render(doc, true);
     setStatus('updated ' + new Date(doc.taken_at).toLocaleTimeString() + ' · schema ' + doc.schema_version);
   } catch (e) {
     setStatus('cannot read caches.json: ' + e.message, true);
@@ -42,7 +43,10 @@ async function poll() {
   }
 }
 
-function render(doc) {
+// render draws doc; record adds it to the history first (a redraw after a resize
+// does not).
+function render(doc, record) {
+  lastDoc = doc;
   const t = Date.parse(doc.taken_at);
   const main = document.getElementById('caches');
   doc.caches.forEach((c, i) => {
@@ -50,7 +54,7 @@ function render(doc) {
     const id = i + '/' + c.area;
     let h = history.get(id);
     if (!h) history.set(id, h = []);
-    h.push({ t, counters: c.metrics.counters });
+    if (record) h.push({ t, counters: c.metrics.counters });
     while (h.length > 2 && h[0].t < t - WINDOW_MS) h.shift();
     let card = cards.get(id);
     if (!card) {
@@ -213,5 +217,11 @@ function chart(h, d, W) {
   }
   return svg;
 }
+
+let resizeTimer;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => lastDoc && render(lastDoc, false), 150);
+});
 
 poll();
