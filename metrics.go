@@ -189,14 +189,26 @@ func planSnapshot(live, snap reflect.Type) ([]copyStep, error) {
 func (m *metrics) snapshot(area string) MetricsSnapshot {
 	s := MetricsSnapshot{Area: area}
 	from, to := unsafe.Pointer(m), unsafe.Pointer(&s)
-	for _, st := range snapshotSteps {
-		var v uint64
-		if st.striped {
-			v = (*(**counter.Counter)(unsafe.Add(from, st.from))).Load()
-		} else {
-			v = (*atomic.Uint64)(unsafe.Add(from, st.from)).Load()
-		}
-		*(*uint64)(unsafe.Add(to, st.to)) = v
+	for _, st := range stripedSteps {
+		*(*uint64)(unsafe.Add(to, st.to)) = (*(**counter.Counter)(unsafe.Add(from, st.from))).Load()
+	}
+	for _, st := range plainSteps {
+		*(*uint64)(unsafe.Add(to, st.to)) = (*atomic.Uint64)(unsafe.Add(from, st.from)).Load()
 	}
 	return s
+}
+
+// stripedSteps and plainSteps split snapshotSteps by the type they read, so that
+// the copy loops do not branch.
+var stripedSteps, plainSteps = splitSteps(snapshotSteps)
+
+func splitSteps(steps []copyStep) (striped, plain []copyStep) {
+	for _, st := range steps {
+		if st.striped {
+			striped = append(striped, st)
+		} else {
+			plain = append(plain, st)
+		}
+	}
+	return striped, plain
 }
