@@ -29,20 +29,10 @@ func BenchmarkMetricsSnapshot(b *testing.B) {
 	}
 }
 
-func BenchmarkOTelMetricPoints(b *testing.B) {
-	c := benchObservedCache(b)
-	b.ReportAllocs()
-	var n int
-	for b.Loop() {
-		n = len(c.OTelMetricPoints())
-	}
-	b.ReportMetric(float64(n), "points")
-}
-
-func BenchmarkDiagnosticSnapshot(b *testing.B) {
+func BenchmarkStatus(b *testing.B) {
 	c := benchObservedCache(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		c.DiagnosticSnapshot()
+		c.Status()
 	}
 }

@@ -106,7 +106,7 @@ func BenchmarkGetMissLoad(b *testing.B) {
 func BenchmarkCollect(b *testing.B) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	var caches []accelerator.Inspectable
+	var caches []acceleratorotel.Cache
 	for i := range 10 {
 		caches = append(caches, newCache(b, accelerator.Options[int, int]{Area: "area" + strconv.Itoa(i)}))
 	}

@@ -9,18 +9,30 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/accelerator-go/accelerator"
+	"github.com/accelerator-go/accelerator/metrics"
 )
 
+// Cache is what [RegisterMetrics] reads from a cache, whatever its key and value
+// types: [*accelerator.Cache] implements it.
+type Cache interface {
+	// MetricsSnapshot returns a copy of the counters.
+	MetricsSnapshot() accelerator.MetricsSnapshot
+	// Status returns the state the gauges show; it does no I/O.
+	Status() accelerator.Status
+}
+
+var _ Cache = (*accelerator.Cache[string, int])(nil)
+
 // RegisterMetrics registers on mp one asynchronous instrument per metric of
-// [accelerator.MetricDescriptions] (an Int64ObservableCounter for each counter, a
+// [metrics.All] (an Int64ObservableCounter for each counter, a
 // Float64ObservableGauge for each gauge), named as in docs/observability.md, and one
-// callback that reads the [accelerator.Inspectable.OTelMetricPoints] of every cache
-// at each collection. Nothing is added to the caches' hot paths.
+// callback that reads the [metrics.Points] of every cache at each collection.
+// Nothing is added to the caches' hot paths.
 //
 // The caches must have distinct areas: the area is the attribute that tells their
 // points apart. unregister removes the callback; the instruments stay registered
 // (OpenTelemetry has no way to remove them) and report nothing more.
-func RegisterMetrics(mp metric.MeterProvider, caches ...accelerator.Inspectable) (unregister func() error, err error) {
+func RegisterMetrics(mp metric.MeterProvider, caches ...Cache) (unregister func() error, err error) {
 	areas := make(map[string]bool, len(caches))
 	for _, c := range caches {
 		area := c.MetricsSnapshot().Area
@@ -33,17 +45,17 @@ func RegisterMetrics(mp metric.MeterProvider, caches ...accelerator.Inspectable)
 	counters := make(map[string]metric.Int64ObservableCounter)
 	gauges := make(map[string]metric.Float64ObservableGauge)
 	var instruments []metric.Observable
-	for _, d := range accelerator.MetricDescriptions() {
+	for _, d := range metrics.All() {
 		switch d.Kind {
-		case accelerator.MetricCounter:
-			inst, err := meter.Int64ObservableCounter(d.Name, metric.WithDescription(d.Description), metric.WithUnit(d.Unit))
+		case metrics.Counter:
+			inst, err := meter.Int64ObservableCounter(d.Name, metric.WithDescription(d.Help), metric.WithUnit(d.Unit))
 			if err != nil {
 				return nil, fmt.Errorf("acceleratorotel: counter %s: %w", d.Name, err)
 			}
 			counters[d.Name] = inst
 			instruments = append(instruments, inst)
-		case accelerator.MetricGauge:
-			inst, err := meter.Float64ObservableGauge(d.Name, metric.WithDescription(d.Description), metric.WithUnit(d.Unit))
+		case metrics.Gauge:
+			inst, err := meter.Float64ObservableGauge(d.Name, metric.WithDescription(d.Help), metric.WithUnit(d.Unit))
 			if err != nil {
 				return nil, fmt.Errorf("acceleratorotel: gauge %s: %w", d.Name, err)
 			}
@@ -53,8 +65,8 @@ func RegisterMetrics(mp metric.MeterProvider, caches ...accelerator.Inspectable)
 	}
 	observe := func(_ context.Context, o metric.Observer) error {
 		for _, c := range caches {
-			for _, p := range c.OTelMetricPoints() {
-				opt := metric.WithAttributeSet(attributeSet(p.Attributes))
+			for _, p := range metrics.Points(c.MetricsSnapshot(), c.Status()) {
+				opt := metric.WithAttributeSet(attributeSet(p.Labels))
 				if inst, ok := counters[p.Name]; ok {
 					o.ObserveInt64(inst, int64(min(p.Value, math.MaxInt64)), opt)
 				} else if inst, ok := gauges[p.Name]; ok {
@@ -71,10 +83,10 @@ func RegisterMetrics(mp metric.MeterProvider, caches ...accelerator.Inspectable)
 	return reg.Unregister, nil
 }
 
-func attributeSet(attrs []accelerator.Attribute) attribute.Set {
-	kvs := make([]attribute.KeyValue, len(attrs))
-	for i, a := range attrs {
-		kvs[i] = attribute.String(a.Key, a.Value)
+func attributeSet(labels []metrics.Label) attribute.Set {
+	kvs := make([]attribute.KeyValue, len(labels))
+	for i, l := range labels {
+		kvs[i] = attribute.String(l.Name, l.Value)
 	}
 	return attribute.NewSet(kvs...)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/accelerator-go/accelerator"
 	"github.com/accelerator-go/accelerator/acceleratorotel"
 	"github.com/accelerator-go/accelerator/internal/redistest"
+	"github.com/accelerator-go/accelerator/metrics"
 	"github.com/accelerator-go/accelerator/rueidisremote"
 )
 
@@ -230,14 +231,14 @@ func TestSpanTreeOfGetThatMissesL1AndL2AndLoads(t *testing.T) {
 		}
 	}
 	// Every point of the cache is one series, with its value, and nothing else.
-	points := c.OTelMetricPoints()
+	points := metrics.Points(c.MetricsSnapshot(), c.Status())
 	for _, p := range points {
 		k := p.Name + "{"
-		for i, a := range p.Attributes {
+		for i, a := range p.Labels {
 			if i > 0 {
 				k += ","
 			}
-			k += a.Key + "=" + a.Value
+			k += a.Name + "=" + a.Value
 		}
 		k += "}"
 		if g, ok := got[k]; !ok || g != p.Value {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/accelerator-go/accelerator"
 	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/metrics"
 )
 
 // Config configures a [Service]. The zero value is a local-only cache with the
@@ -163,9 +164,10 @@ func (s *Service) WaitSubscribed(ctx context.Context) error {
 	}
 }
 
-// MetricPoints returns the cache's counters and gauges as OpenTelemetry-style points.
-func (s *Service) MetricPoints() []accelerator.MetricPoint {
-	return s.cache.OTelMetricPoints()
+// MetricPoints returns the cache's counters and gauges as metric points, named as the
+// exporters name them.
+func (s *Service) MetricPoints() []metrics.Point {
+	return metrics.Points(s.cache.MetricsSnapshot(), s.cache.Status())
 }
 
 // Metrics returns the cache's counters.

@@ -24,6 +24,7 @@ import (
 	"github.com/accelerator-go/accelerator/examples/postgres/internal/pgtest"
 	"github.com/accelerator-go/accelerator/examples/postgres/users"
 	"github.com/accelerator-go/accelerator/internal/redistest"
+	"github.com/accelerator-go/accelerator/metrics"
 	"github.com/accelerator-go/accelerator/rueidisremote"
 )
 
@@ -348,15 +349,15 @@ func TestGetManyLoadsOneQueryPerBatch(t *testing.T) {
 }
 
 // pointValue sums the points named name whose attributes include attrs.
-func pointValue(points []accelerator.MetricPoint, name string, attrs map[string]string) float64 {
+func pointValue(points []metrics.Point, name string, attrs map[string]string) float64 {
 	var sum float64
 	for _, p := range points {
 		if p.Name != name {
 			continue
 		}
 		matched := 0
-		for _, a := range p.Attributes {
-			if v, ok := attrs[a.Key]; ok && v == a.Value {
+		for _, a := range p.Labels {
+			if v, ok := attrs[a.Name]; ok && v == a.Value {
 				matched++
 			}
 		}

@@ -20,7 +20,7 @@ import (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func TestDiagnosticSnapshotOfALocalCache(t *testing.T) {
+func TestStatusOfALocalCache(t *testing.T) {
 	ld := &countingLoader[string, int]{data: map[string]int{"a": 1, "b": 2}}
 	c, err := accelerator.New(accelerator.Options[string, int]{
 		Area: "local-diag", Loader: ld, LocalMaxEntries: 500, CacheNullValue: true,
@@ -32,45 +32,56 @@ func TestDiagnosticSnapshotOfALocalCache(t *testing.T) {
 	c.Get(ctx, "b")
 	c.Get(ctx, "none")
 
-	d := c.DiagnosticSnapshot()
-	if d.Area != "local-diag" || d.Mode != "local" || d.Closed || time.Since(d.TakenAt) > time.Minute {
-		t.Fatalf("identity %q %q closed=%v taken %v", d.Area, d.Mode, d.Closed, d.TakenAt)
+	d := c.Status()
+	if d.Area != "local-diag" || d.Mode != accelerator.ModeLocal || d.Closed || time.Since(d.TakenAt) > time.Minute {
+		t.Fatalf("identity %q %v closed=%v taken %v", d.Area, d.Mode, d.Closed, d.TakenAt)
 	}
-	want := accelerator.ConfigSnapshot{
-		LocalBackend: "*local.Store[string,int]", LocalMaxEntries: 500,
-		Codec: "codec.Msgpack[int]", KeyEncoder: d.Config.KeyEncoder,
-		Loader: "*accelerator_test.countingLoader[string,int]", LoaderTimeout: accelerator.DefaultLoaderTimeout,
-		LoadConcurrency: accelerator.DefaultLoadConcurrency, PenetrationProtection: true,
-		LocalTTL: accelerator.DefaultLocalTTL, RemoteTTL: accelerator.DefaultRemoteTTL,
-		CacheNullValue: true, NullTTL: accelerator.DefaultNullTTL,
-		WarmupBatchSize: accelerator.DefaultWarmupBatchSize, MaxValueSize: accelerator.DefaultMaxValueSize,
-		RefreshAhead: 10 * time.Second, RefreshPolicy: "probabilistic", RefreshBeta: 3,
-		RemoteTimeout: accelerator.DefaultRemoteTimeout, CircuitBreaker: true,
-		BreakerFailures: accelerator.DefaultBreakerFailures, BreakerBackoff: accelerator.DefaultBreakerBackoff,
-		FillGuard: true,
+	got := make(map[string]any)
+	for _, s := range d.Config {
+		got[s.Name] = s.Value
 	}
-	if d.Config != want {
-		t.Fatalf("config\n got %+v\nwant %+v", d.Config, want)
+	want := map[string]any{
+		"Area": "local-diag", "Mode": "local", "KeyPrefix": "",
+		"Local": "*local.Store[string,int]", "LocalMaxEntries": 500, "Remote": "",
+		"Codec": "codec.Msgpack[int]", "KeyEncoder": got["KeyEncoder"],
+		"Loader": "*accelerator_test.countingLoader[string,int]", "MLoader": "",
+		"LoaderTimeout": accelerator.DefaultLoaderTimeout, "LoadConcurrency": accelerator.DefaultLoadConcurrency,
+		"DisablePenetrationProtection": false,
+		"LocalTTL":                     accelerator.DefaultLocalTTL, "RemoteTTL": accelerator.DefaultRemoteTTL,
+		"CacheNullValue": true, "NullTTL": accelerator.DefaultNullTTL, "TTLJitter": 0.0,
+		"WarmupBatchSize": accelerator.DefaultWarmupBatchSize, "MaxValueSize": accelerator.DefaultMaxValueSize,
+		"RefreshAhead": 10 * time.Second, "RefreshPolicy": "probabilistic", "RefreshBeta": 3.0, "StaleTTL": time.Duration(0),
+		"RemoteTimeout": accelerator.DefaultRemoteTimeout, "DisableCircuitBreaker": false,
+		"BreakerFailures": accelerator.DefaultBreakerFailures, "BreakerBackoff": accelerator.DefaultBreakerBackoff,
+		"Clock": "", "Tracer": "", "Logger": "", "BroadcastInvalidation": false, "PubSub": "",
+		"InvalidationPingInterval": accelerator.DefaultInvalidationPingInterval,
+		"InvalidationGrace":        accelerator.DefaultInvalidationGrace, "DisableFillGuard": false,
 	}
-	if d.Local != (accelerator.LocalDiagnostics{Enabled: true, Backend: "*local.Store[string,int]", Entries: 3}) {
-		t.Fatalf("local %+v", d.Local)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("config\n got %#v\nwant %#v", got, want)
 	}
-	if d.Remote.Enabled || d.Remote.State != accelerator.RemoteDisabled || d.Invalidation.State != "disabled" {
-		t.Fatalf("remote %+v, invalidation %+v", d.Remote, d.Invalidation)
+	if len(d.Config) != reflect.TypeFor[accelerator.Options[string, int]]().NumField() {
+		t.Fatalf("%d settings for the fields of Options", len(d.Config))
 	}
-	if d.Loads != (accelerator.LoadDiagnostics{}) || len(d.LastErrors) != 0 {
-		t.Fatalf("loads %+v, errors %+v", d.Loads, d.LastErrors)
+	if d.LocalBackend != "*local.Store[string,int]" || d.LocalEntries != 3 || d.LocalWeight != 0 {
+		t.Fatalf("local %q %d %d", d.LocalBackend, d.LocalEntries, d.LocalWeight)
+	}
+	if d.RemoteBackend != "" || d.Breaker != "disabled" || d.RemoteProbe != nil || d.Subscriber.Enabled {
+		t.Fatalf("remote %q %q %v, subscriber %+v", d.RemoteBackend, d.Breaker, d.RemoteProbe, d.Subscriber)
+	}
+	if d.LoadsInFlight != 0 || d.RefreshBackoffs != 0 || len(d.Errors) != 0 {
+		t.Fatalf("loads %d %d, errors %+v", d.LoadsInFlight, d.RefreshBackoffs, d.Errors)
 	}
 	c.Close()
-	if !c.DiagnosticSnapshot().Closed {
+	if !c.Status().Closed {
 		t.Fatal("Closed not reported after Close")
 	}
 }
 
-// TestDiagnosticSnapshotNeverShowsTheRedisPassword: the snapshot names backends by
+// TestStatusNeverShowsTheRedisPassword: the status names backends by
 // type only, so a password in the Redis URL cannot leak through it, in Go or JSON,
-// in failure texts included.
-func TestDiagnosticSnapshotNeverShowsTheRedisPassword(t *testing.T) {
+// in failure texts included (the probe and the records of the last errors).
+func TestStatusNeverShowsTheRedisPassword(t *testing.T) {
 	const password = "pa55-Word-7c1f"
 	srv := redistest.Start(t, redistest.WithPassword(password))
 	c := newCache(t, accelerator.Options[string, string]{
@@ -83,9 +94,9 @@ func TestDiagnosticSnapshotNeverShowsTheRedisPassword(t *testing.T) {
 	srv.Kill()
 	c.Get(ctx, "j")
 	c.ProbeRemote(ctx)
-	d := c.DiagnosticSnapshot()
-	if d.Config.RemoteBackend != "*rueidisremote.Remote" || d.Remote.Backend != "*rueidisremote.Remote" {
-		t.Fatalf("remote backend named %q / %q", d.Config.RemoteBackend, d.Remote.Backend)
+	d := c.Status()
+	if d.RemoteBackend != "*rueidisremote.Remote" {
+		t.Fatalf("remote backend named %q", d.RemoteBackend)
 	}
 	js, err := json.Marshal(d)
 	must(t, err)
@@ -94,120 +105,51 @@ func TestDiagnosticSnapshotNeverShowsTheRedisPassword(t *testing.T) {
 			t.Fatalf("the snapshot shows the password: %s", s)
 		}
 	}
-	if len(d.LastErrors) == 0 || d.Remote.Probe == nil || d.Remote.Probe.OK {
+	if len(d.Errors) == 0 || d.RemoteProbe == nil || d.RemoteProbe.OK {
 		t.Fatalf("the failures were not recorded: %s", js)
 	}
 }
 
-// TestRemoteStateFollowsRedis walks a cache through Redis up, down, breaker open and
-// back, as the diagnostic snapshot reports it.
-func TestRemoteStateFollowsRedis(t *testing.T) {
-	srv := redistest.Start(t)
-	c := newCache(t, accelerator.Options[string, string]{
-		Area: "state", Remote: newRemote(t, srv.URL()), Logger: quiet,
-		BreakerFailures: 4, BreakerBackoff: 200 * time.Millisecond,
-		Loader: &countingLoader[string, string]{data: map[string]string{}},
-	})
-	ctx := context.Background()
-	state := func() accelerator.RemoteDiagnostics { return c.DiagnosticSnapshot().Remote }
-	if r := state(); r.State != accelerator.RemoteUnknown || r.Breaker != "closed" || !r.LastSuccess.IsZero() {
-		t.Fatalf("before any call: %+v", r)
-	}
-	if p := c.ProbeRemote(ctx); !p.OK || p.Latency <= 0 || p.Error != "" {
-		t.Fatalf("probe of a live Redis: %+v", p)
-	}
-	if r := state(); r.State != accelerator.RemoteReady || r.Probe == nil || !r.Probe.OK {
-		t.Fatalf("after a good probe: %+v", r)
-	}
-	c.Get(ctx, "k0") // an L2 miss and a negative load: good calls (a probe is not one)
-	if r := state(); r.State != accelerator.RemoteReady || r.LastSuccess.IsZero() || time.Since(r.LastSuccess) > time.Second {
-		t.Fatalf("after a good call: %+v", r)
-	}
-
-	srv.Kill()
-	c.Get(ctx, "k1") // the read fails: one failure of four
-	r := state()
-	if r.State != accelerator.RemoteFailing || r.Breaker != "closed" || r.LastFailure.Before(r.LastSuccess) {
-		t.Fatalf("after a failed call: %+v", r)
-	}
-	for i := range 3 {
-		c.Get(ctx, "k"+strconv.Itoa(i+2))
-	}
-	if r := state(); r.State != accelerator.RemoteUnavailable || r.Breaker != "open" {
-		t.Fatalf("after four failures: %+v", r)
-	}
-	p := c.ProbeRemote(ctx)
-	if p.OK || p.ErrorKind != accelerator.ErrorKindRemote || !strings.Contains(p.Error, "probe") {
-		t.Fatalf("probe of a dead Redis: %+v", p)
-	}
-
-	srv.Restart(t)
-	if p := c.ProbeRemote(ctx); !p.OK {
-		t.Fatalf("probe after restart: %+v", p)
-	}
-	if r := state(); r.State != accelerator.RemoteUnavailable {
-		t.Fatalf("the breaker is still open, but the state is %+v", r)
-	}
-	time.Sleep(250 * time.Millisecond) // the breaker lets a probe call through
-	c.Get(ctx, "k9")
-	if r := state(); r.State != accelerator.RemoteReady || r.Breaker != "closed" {
-		t.Fatalf("after recovery: %+v", r)
-	}
-}
-
-// TestDiagnosticSnapshotShowsTheSubscriber follows the invalidation subscriber of a
-// cache through Redis up and down, in the snapshot and in the gauge.
-func TestDiagnosticSnapshotShowsTheSubscriber(t *testing.T) {
+// TestStatusShowsTheSubscriber follows the invalidation subscriber of a cache
+// through Redis up and down.
+func TestStatusShowsTheSubscriber(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newCache(t, accelerator.Options[string, string]{
 		Area: "subscribed", Remote: newRemote(t, srv.URL()), BroadcastInvalidation: true, Logger: quiet,
 	})
-	gauge := func() float64 {
-		for _, p := range c.OTelMetricPoints() {
-			if p.Name == "accelerator_cache_invalidation_subscribed" {
-				return p.Value
-			}
-		}
-		t.Fatal("no accelerator_cache_invalidation_subscribed point")
-		return -1
-	}
-	waitState := func(want string) accelerator.InvalidationDiagnostics {
+	waitConnected := func(want bool) accelerator.SubscriberState {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for c.DiagnosticSnapshot().Invalidation.State != want && time.Now().Before(deadline) {
+		for c.Status().Subscriber.Connected != want && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		inv := c.DiagnosticSnapshot().Invalidation
-		if inv.State != want {
-			t.Fatalf("invalidation state %+v, want %s", inv, want)
+		inv := c.Status().Subscriber
+		if inv.Connected != want {
+			t.Fatalf("subscriber %+v, want connected %v", inv, want)
 		}
 		return inv
 	}
-	inv := waitState("subscribed")
-	if !inv.Enabled || !inv.Connected || inv.Channel == "" || gauge() != 1 {
-		t.Fatalf("subscribed: %+v, gauge %v", inv, gauge())
+	inv := waitConnected(true)
+	if !inv.Enabled || inv.Channel == "" {
+		t.Fatalf("subscribed: %+v", inv)
 	}
-	cfg := c.DiagnosticSnapshot().Config
-	if !cfg.BroadcastInvalidation || cfg.PubSub != "*rueidisremote.Remote" || cfg.InvalidationGrace != accelerator.DefaultInvalidationGrace {
+	cfg := make(map[string]any)
+	for _, s := range c.Status().Config {
+		cfg[s.Name] = s.Value
+	}
+	if cfg["BroadcastInvalidation"] != true || cfg["PubSub"] != "*rueidisremote.Remote" || cfg["InvalidationGrace"] != accelerator.DefaultInvalidationGrace {
 		t.Fatalf("config %+v", cfg)
 	}
 	srv.Kill()
-	if inv := waitState("disconnected"); inv.Connected || gauge() != 0 {
-		t.Fatalf("disconnected: %+v, gauge %v", inv, gauge())
-	}
+	waitConnected(false)
 
 	local := newLocal(t, accelerator.Options[string, string]{})
-	if inv := local.DiagnosticSnapshot().Invalidation; inv.State != "disabled" || inv.Enabled {
+	if inv := local.Status().Subscriber; inv.Enabled {
 		t.Fatalf("without BroadcastInvalidation: %+v", inv)
-	}
-	for _, p := range local.OTelMetricPoints() {
-		if p.Name == "accelerator_cache_invalidation_subscribed" {
-			t.Fatal("a subscriber gauge without a subscriber")
-		}
 	}
 }
 
-func TestDiagnosticSnapshotShowsLoadsInFlight(t *testing.T) {
+func TestStatusShowsLoadsInFlight(t *testing.T) {
 	release := make(chan struct{})
 	c := newLocal(t, accelerator.Options[string, string]{
 		Loader: accelerator.LoaderFunc[string, string](func(context.Context, string) (string, bool, error) {
@@ -220,20 +162,20 @@ func TestDiagnosticSnapshotShowsLoadsInFlight(t *testing.T) {
 		wg.Go(func() { c.Get(context.Background(), k) })
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for c.DiagnosticSnapshot().Loads.InFlight != 2 && time.Now().Before(deadline) {
+	for c.Status().LoadsInFlight != 2 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if n := c.DiagnosticSnapshot().Loads.InFlight; n != 2 {
+	if n := c.Status().LoadsInFlight; n != 2 {
 		t.Fatalf("InFlight = %d with two keys loading", n)
 	}
 	close(release)
 	wg.Wait()
-	if n := c.DiagnosticSnapshot().Loads.InFlight; n != 0 {
+	if n := c.Status().LoadsInFlight; n != 0 {
 		t.Fatalf("InFlight = %d after the loads", n)
 	}
 }
 
-func TestDiagnosticSnapshotShowsRefreshBackoffs(t *testing.T) {
+func TestStatusShowsRefreshBackoffs(t *testing.T) {
 	ld := &switchLoader{}
 	c := newLocal(t, accelerator.Options[string, string]{
 		Loader: ld, LocalTTL: 400 * time.Millisecond, RefreshAhead: 350 * time.Millisecond, Logger: quiet,
@@ -241,18 +183,22 @@ func TestDiagnosticSnapshotShowsRefreshBackoffs(t *testing.T) {
 	ctx := context.Background()
 	c.Get(ctx, "k")
 	ld.failing.Store(true)
-	time.Sleep(60 * time.Millisecond)
-	c.Get(ctx, "k") // starts a refresh that fails
+	// Read until a read falls in the refresh window (50 ms after the write) and starts
+	// a refresh, which fails.
 	deadline := time.Now().Add(5 * time.Second)
-	for c.DiagnosticSnapshot().Loads.RefreshBackoffs != 1 && time.Now().Before(deadline) {
+	for c.MetricsSnapshot().RefreshAttempts == 0 && time.Now().Before(deadline) {
+		c.Get(ctx, "k")
 		time.Sleep(time.Millisecond)
 	}
-	if d := c.DiagnosticSnapshot(); d.Loads.RefreshBackoffs != 1 {
-		t.Fatalf("loads %+v after a failed refresh", d.Loads)
+	for c.Status().RefreshBackoffs != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if d := c.Status(); d.RefreshBackoffs != 1 {
+		t.Fatalf("RefreshBackoffs = %d after a failed refresh", d.RefreshBackoffs)
 	}
 }
 
-func TestDiagnosticSnapshotShowsLastErrorsByKind(t *testing.T) {
+func TestStatusShowsLastErrorsByKind(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	c := newCache(t, accelerator.Options[string, string]{
@@ -265,7 +211,7 @@ func TestDiagnosticSnapshotShowsLastErrorsByKind(t *testing.T) {
 	srv.Kill()
 	c.Get(ctx, "c")
 	after := time.Now()
-	got := c.DiagnosticSnapshot().LastErrors
+	got := c.Status().Errors
 	if len(got) != 2 {
 		t.Fatalf("last errors %+v, want load and remote get", got)
 	}
@@ -291,13 +237,13 @@ func TestDiagnosticSnapshotShowsLastErrorsByKind(t *testing.T) {
 func TestLongErrorTextsAreCut(t *testing.T) {
 	c := newLocal(t, accelerator.Options[string, string]{Logger: quiet, Loader: errLoader{errors.New(strings.Repeat("é", 1000))}})
 	c.Get(context.Background(), "k")
-	last := c.DiagnosticSnapshot().LastErrors[0].Last
+	last := c.Status().Errors[0].Last
 	if len(last) > 520 || !strings.HasSuffix(last, "é…") {
 		t.Fatalf("error text of %d bytes: %q", len(last), last[len(last)-10:])
 	}
 }
 
-func TestDiagnosticSnapshotShowsTheWeightOfL1(t *testing.T) {
+func TestStatusShowsTheWeightOfL1(t *testing.T) {
 	st, err := local.New(local.Options[string, string]{
 		MaximumWeight: 1 << 20, Weigher: func(_ string, v string) uint32 { return uint32(len(v)) },
 	})
@@ -309,63 +255,12 @@ func TestDiagnosticSnapshotShowsTheWeightOfL1(t *testing.T) {
 	must(t, c.Set(ctx, "b", "123"))
 	// otter applies writes to its weight asynchronously.
 	deadline := time.Now().Add(5 * time.Second)
-	for c.DiagnosticSnapshot().Local.Weight != 8 && time.Now().Before(deadline) {
+	for c.Status().LocalWeight != 8 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	d := c.DiagnosticSnapshot()
-	if d.Local.Weight != 8 || d.Local.Entries != 2 || d.Config.LocalMaxEntries != 0 {
-		t.Fatalf("local %+v, LocalMaxEntries %d", d.Local, d.Config.LocalMaxEntries)
-	}
-	if !hasPoint(c.OTelMetricPoints(), "accelerator_cache_local_weight", 8) {
-		t.Fatal("no accelerator_cache_local_weight point of 8")
-	}
-}
-
-func hasPoint(pts []accelerator.MetricPoint, name string, v float64) bool {
-	for _, p := range pts {
-		if p.Name == name && p.Value == v {
-			return true
-		}
-	}
-	return false
-}
-
-// TestSnapshotDurationsAreWrittenAsText: "5s" reads better than 5000000000 on an
-// admin page; every Duration of the JSON must be text.
-func TestSnapshotDurationsAreWrittenAsText(t *testing.T) {
-	c := newLocal(t, accelerator.Options[string, int]{})
-	js, err := json.Marshal(c.DiagnosticSnapshot())
-	must(t, err)
-	var doc struct {
-		Config map[string]any
-	}
-	must(t, json.Unmarshal(js, &doc))
-	ct := reflect.TypeFor[accelerator.ConfigSnapshot]()
-	for i := range ct.NumField() {
-		f := ct.Field(i)
-		v, ok := doc.Config[f.Name]
-		if !ok {
-			t.Errorf("field %s missing from the JSON", f.Name)
-			continue
-		}
-		if f.Type == reflect.TypeFor[time.Duration]() {
-			if _, isText := v.(string); !isText {
-				t.Errorf("%s written as %v, want text", f.Name, v)
-			}
-		}
-	}
-	if doc.Config["LoaderTimeout"] != "5s" {
-		t.Errorf("LoaderTimeout = %v", doc.Config["LoaderTimeout"])
-	}
-	var back accelerator.DiagnosticSnapshot
-	must(t, json.Unmarshal(js, &back))
-	if back.Config != c.DiagnosticSnapshot().Config {
-		t.Errorf("the config does not survive a JSON round trip:\n%+v\n%+v", back.Config, c.DiagnosticSnapshot().Config)
-	}
-	pj, err := json.Marshal(accelerator.RemoteProbe{Latency: 1500 * time.Microsecond})
-	must(t, err)
-	if !strings.Contains(string(pj), `"Latency":"1.5ms"`) {
-		t.Errorf("probe JSON %s", pj)
+	d := c.Status()
+	if d.LocalWeight != 8 || d.LocalEntries != 2 || d.Config[4] != (accelerator.Setting{Name: "LocalMaxEntries", Value: 0}) {
+		t.Fatalf("local %d %d, %+v", d.LocalWeight, d.LocalEntries, d.Config[4])
 	}
 }
 
