@@ -17,9 +17,13 @@ func Example() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer rdb.Close() // the caller owns the client; the Remote never closes it
 
+	remote, err := goredisremote.New(rdb)
+	if err != nil {
+		panic(err)
+	}
 	cache, err := accelerator.New(accelerator.Options[int64, string]{
 		Area:      "users",
-		Remote:    goredisremote.New(rdb),
+		Remote:    remote,
 		LocalTTL:  time.Minute,
 		RemoteTTL: 10 * time.Minute,
 		Loader: accelerator.LoaderFunc[int64, string](func(ctx context.Context, id int64) (string, bool, error) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/accelerator-go/accelerator/goredisremote"
 	"github.com/accelerator-go/accelerator/internal/redistest"
 )
 
@@ -95,4 +96,14 @@ func commandDelta(t *testing.T, servers []*redistest.Server, f func()) (calls ma
 	// INFO itself is counted on the second read.
 	calls["info"] -= int64(len(servers))
 	return calls, rejected
+}
+
+// mustNew returns goredisremote.New(client), failing the test on an error.
+func mustNew(t testing.TB, client redis.UniversalClient) *goredisremote.Remote {
+	t.Helper()
+	r, err := goredisremote.New(client)
+	if err != nil {
+		t.Fatalf("goredisremote.New = %v", err)
+	}
+	return r
 }

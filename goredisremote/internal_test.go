@@ -112,7 +112,11 @@ func TestKindOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := New(tt.client).kind; got != tt.want {
+			r, err := New(tt.client)
+			if err != nil {
+				t.Fatalf("New = %v", err)
+			}
+			if got := r.kind; got != tt.want {
 				t.Errorf("kind = %d, want %d", got, tt.want)
 			}
 		})

@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/accelerator-go/accelerator/backend"
-	"github.com/accelerator-go/accelerator/goredisremote"
 	"github.com/accelerator-go/accelerator/internal/redistest"
 	"github.com/accelerator-go/accelerator/internal/slot"
 )
@@ -59,7 +58,7 @@ func checkMGet(t *testing.T, keys []string, items []backend.Item, vals [][]byte)
 func TestStandaloneBatchIsOneCommand(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx := context.Background()
 	keys, items := keysAndItems("k", 100)
 	if err := r.MSet(ctx, items); err != nil {
@@ -98,7 +97,7 @@ func TestClusterBatchesSplitBySlot(t *testing.T) {
 	cl, cc := newClusterClient(t)
 	hook := new(counter)
 	cc.AddHook(hook)
-	r := goredisremote.New(cc)
+	r := mustNew(t, cc)
 	ctx := context.Background()
 	nodes := cl.Nodes()
 
@@ -171,7 +170,7 @@ func TestClusterOneSlotIsOneCommand(t *testing.T) {
 	cl, cc := newClusterClient(t)
 	hook := new(counter)
 	cc.AddHook(hook)
-	r := goredisremote.New(cc)
+	r := mustNew(t, cc)
 	ctx := context.Background()
 	keys, items := keysAndItems("{user:42}", 50)
 	if err := r.MSet(ctx, items); err != nil {
@@ -206,7 +205,7 @@ func TestRingBatchesReachEveryShard(t *testing.T) {
 	shards, ring := newRing(t)
 	hook := new(counter)
 	ring.AddHook(hook)
-	r := goredisremote.New(ring)
+	r := mustNew(t, ring)
 	ctx := context.Background()
 	keys, items := keysAndItems("k", 100)
 	if err := r.MSet(ctx, items); err != nil {
@@ -243,7 +242,7 @@ func TestEmptyBatchesCostNothing(t *testing.T) {
 	_, c := newClient(t)
 	hook := new(counter)
 	c.AddHook(hook)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx := context.Background()
 
 	for _, keys := range [][]string{nil, {}} {
@@ -268,7 +267,7 @@ func TestEmptyBatchesCostNothing(t *testing.T) {
 func TestSetUsesMilliseconds(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx := context.Background()
 	tests := []struct {
 		name     string
@@ -305,7 +304,7 @@ func TestSetUsesMilliseconds(t *testing.T) {
 func TestEmptyValueIsNotAbsent(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	s.Do(t, "SET", "empty", "")
 	ctx := context.Background()
 	v, err := r.Get(ctx, "empty")
@@ -326,7 +325,7 @@ func TestServerDown(t *testing.T) {
 		o.MaxRetries = -1
 		o.DialerRetries = 1
 	})
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	s.Kill()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
