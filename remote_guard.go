@@ -62,6 +62,10 @@ const maxBreakerBackoff = 30 * time.Second
 
 var errBreakerOpened = errors.New("remote keeps failing; circuit breaker opened")
 
+// errOversizedValue is logged when a bounded read finds a value longer than
+// MaxValueSize. It wraps errCorruptValue: [ErrorKind] says "decode".
+var errOversizedValue = fmt.Errorf("%w: longer than MaxValueSize, not read", errCorruptValue)
+
 // begin admits a call: it returns the context to run it on, the function that ends
 // it and when it started, or an error when the breaker rejects it.
 func (g *guardedRemote) begin(ctx context.Context) (context.Context, context.CancelFunc, time.Time, error) {
@@ -110,22 +114,38 @@ type remoteError struct {
 func (e *remoteError) Error() string { return "accelerator: remote " + e.op + ": " + e.err.Error() }
 func (e *remoteError) Unwrap() error { return e.err }
 
-// Get reads one value. A value longer than the cache's MaxValueSize comes back cut
-// to MaxValueSize+1 bytes when the backend bounds its reads: the envelope decoder
-// rejects it as too large, as it would the whole value.
+// Get reads one value. When the backend bounds its reads, a value longer than the
+// cache's MaxValueSize is never received whole: it is counted as a decode error,
+// deleted, and read as absent (see dropOversized).
 func (g *guardedRemote) Get(ctx context.Context, key string) ([]byte, error) {
 	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	var v []byte
-	if g.bounded != nil {
-		v, err = g.bounded.GetBounded(cctx, key, g.limit)
-	} else {
-		v, err = g.r.Get(cctx, key)
+	if g.bounded == nil {
+		v, err := g.r.Get(cctx, key)
+		return v, g.end(ctx, cctx, "get", start, err)
 	}
-	return v, g.end(ctx, cctx, "get", start, err)
+	v, err := g.bounded.GetBounded(cctx, key, g.limit)
+	if err = g.end(ctx, cctx, "get", start, err); err != nil {
+		return nil, err
+	}
+	if len(v) > g.limit {
+		g.dropOversized(ctx, []string{key})
+		return nil, nil
+	}
+	return v, nil
+}
+
+// dropOversized deletes values that a bounded read found longer than the limit,
+// best effort, and counts each as a decode error. The reads return them as absent,
+// so that the load that follows writes its value back: a compare-and-set against
+// the cut value would never match what Redis holds.
+func (g *guardedRemote) dropOversized(ctx context.Context, keys []string) {
+	g.metrics.decodeErrors.Add(uint64(len(keys)))
+	g.log.problem("decode", errOversizedValue)
+	_ = g.Del(ctx, keys...)
 }
 
 // MGet reads keys in calls of at most g.batch keys, each bounded by the timeout,
@@ -160,7 +180,20 @@ func (g *guardedRemote) mget(ctx context.Context, keys []string) ([][]byte, erro
 	if err == nil && len(vs) != len(keys) {
 		err = fmt.Errorf("backend returned %d values for %d keys", len(vs), len(keys))
 	}
-	return vs, g.end(ctx, cctx, "mget", start, err)
+	if err = g.end(ctx, cctx, "mget", start, err); err != nil || g.bounded == nil {
+		return vs, err
+	}
+	var oversized []string
+	for i, v := range vs {
+		if len(v) > g.limit {
+			oversized = append(oversized, keys[i])
+			vs[i] = nil
+		}
+	}
+	if oversized != nil {
+		g.dropOversized(ctx, oversized)
+	}
+	return vs, nil
 }
 
 func (g *guardedRemote) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {

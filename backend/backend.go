@@ -120,7 +120,9 @@ type CASItem struct {
 	// Key is the full remote key.
 	Key string
 	// Expect is the lowercase hex SHA-1 digest of the value Key must hold for the
-	// write to happen, or "" when Key must be absent.
+	// write to happen, or "" when Key must be absent. A key holding the empty value
+	// may count as absent: the cache never writes one, and a [BoundedReader] reads
+	// it as absent.
 	Expect string
 	// Value is the value to store. The backend must not retain it.
 	Value []byte
