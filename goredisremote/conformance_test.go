@@ -36,6 +36,9 @@ func TestConformance(t *testing.T) {
 			t.Run("PubSub", func(t *testing.T) {
 				backendtest.TestPubSub(t, func(*testing.T) backend.PubSub { return r })
 			})
+			t.Run("BoundedReader", func(t *testing.T) {
+				backendtest.TestBoundedReader(t, func(*testing.T) backend.Remote { return r })
+			})
 			t.Run("CompareAndSetter", func(t *testing.T) {
 				backendtest.TestCompareAndSetter(t, func(*testing.T) (backend.CompareAndSetter, backend.Remote) { return r, r })
 			})

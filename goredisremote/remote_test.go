@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -353,5 +354,30 @@ func TestServerDown(t *testing.T) {
 				t.Errorf("%s error %q does not start with %q", op.name, err, want)
 			}
 		})
+	}
+}
+
+// TestBoundedReadOfHugeValue: a 100 MB value costs a bounded read about its limit of
+// memory, not 100 MB.
+func TestBoundedReadOfHugeValue(t *testing.T) {
+	s, c := newClient(t)
+	r := mustNew(t, c)
+	// SETRANGE grows the value on the server: the test never holds it.
+	s.Do(t, "SETRANGE", "huge", strconv.Itoa(100<<20-1), "x")
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v, err := r.GetBounded(ctx, "huge", 1<<20)
+	vs, merr := r.MGetBounded(ctx, []string{"huge", "absent"}, 1<<20)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(v) != 1<<20+1 {
+		t.Errorf("GetBounded = %d bytes, %v; want 1 MiB + 1", len(v), err)
+	}
+	if merr != nil || len(vs) != 2 || len(vs[0]) != 1<<20+1 || vs[1] != nil {
+		t.Errorf("MGetBounded = %d values, %v", len(vs), merr)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("two bounded reads of a 100 MB value allocated %d MiB", n>>20)
 	}
 }

@@ -32,6 +32,7 @@ func runConformance(t *testing.T, r *rueidisremote.Remote) {
 	t.Helper()
 	backendtest.TestRemote(t, func(*testing.T) backend.Remote { return r })
 	backendtest.TestPubSub(t, func(*testing.T) backend.PubSub { return r })
+	backendtest.TestBoundedReader(t, func(*testing.T) backend.Remote { return r })
 }
 
 func TestConformanceStandalone(t *testing.T) {
