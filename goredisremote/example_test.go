@@ -14,7 +14,8 @@ import (
 // A cache whose remote layer goes through the go-redis client the service already
 // has. It needs a Redis on 127.0.0.1:6379, so it is compiled but not run.
 func Example() {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	// ContextTimeoutEnabled lets the cache's RemoteTimeout bound every call.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 	defer rdb.Close() // the caller owns the client; the Remote never closes it
 
 	remote, err := goredisremote.New(rdb)

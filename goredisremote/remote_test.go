@@ -381,3 +381,33 @@ func TestBoundedReadOfHugeValue(t *testing.T) {
 		t.Errorf("two bounded reads of a 100 MB value allocated %d MiB", n>>20)
 	}
 }
+
+// TestHugeSetToFrozenRedisEndsAtTheDeadline: with ContextTimeoutEnabled, which New
+// requires, a 100 MiB SET to a frozen Redis returns at its context's deadline, not
+// after go-redis' own timeouts.
+func TestHugeSetToFrozenRedisEndsAtTheDeadline(t *testing.T) {
+	s, c := newClient(t)
+	r := mustNew(t, c)
+	value := make([]byte, 100<<20)
+	s.Stop(t)
+	defer s.Cont(t)
+	for _, op := range []struct {
+		name string
+		f    func(ctx context.Context) error
+	}{
+		{"Set", func(ctx context.Context) error { return r.Set(ctx, "big", value, time.Minute) }},
+		{"GetBounded", func(ctx context.Context) error { _, err := r.GetBounded(ctx, "big", 10); return err }},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		start := time.Now()
+		err := op.f(ctx)
+		took := time.Since(start)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(fmt.Sprint(err), "timeout") {
+			t.Errorf("%s to a frozen Redis = %v, want a timeout", op.name, err)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s to a frozen Redis took %v with a 300ms deadline", op.name, took)
+		}
+	}
+}
