@@ -5,11 +5,14 @@ import (
 	"errors"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/accelerator-go/accelerator"
+	"github.com/accelerator-go/accelerator/backend"
 	"github.com/accelerator-go/accelerator/internal/redistest"
+	"github.com/accelerator-go/accelerator/rueidisremote"
 )
 
 // TestHugePlantedValueIsReadWithBoundedMemory: a 100 MB value planted in Redis under a
@@ -133,4 +136,96 @@ func TestHugeSetIsBoundedByRemoteTimeout(t *testing.T) {
 		t.Errorf("Set took %v with RemoteTimeout %v", took, timeout)
 	}
 	t.Logf("Set of 100 MiB to a frozen Redis returned after %v: %v", took, err)
+}
+
+// batchRecorder is a Redis backend that records how many keys each batch call
+// carried.
+type batchRecorder struct {
+	*rueidisremote.Remote
+	mu    sync.Mutex
+	sizes map[string][]int
+}
+
+func (r *batchRecorder) record(op string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sizes[op] = append(r.sizes[op], n)
+}
+
+func (r *batchRecorder) MGetBounded(ctx context.Context, keys []string, limit int) ([][]byte, error) {
+	r.record("mget", len(keys))
+	return r.Remote.MGetBounded(ctx, keys, limit)
+}
+
+func (r *batchRecorder) MSet(ctx context.Context, items []backend.Item) error {
+	r.record("mset", len(items))
+	return r.Remote.MSet(ctx, items)
+}
+
+func (r *batchRecorder) Del(ctx context.Context, keys ...string) error {
+	r.record("del", len(keys))
+	return r.Remote.Del(ctx, keys...)
+}
+
+func (r *batchRecorder) CompareAndSet(ctx context.Context, items []backend.CASItem) ([]bool, error) {
+	r.record("cas", len(items))
+	return r.Remote.CompareAndSet(ctx, items)
+}
+
+// TestBatchesAreSplitIntoMaxBatchKeys: every batch call the cache makes carries at
+// most MaxBatchKeys keys, and together they carry them all.
+func TestBatchesAreSplitIntoMaxBatchKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	rec := &batchRecorder{Remote: newRemote(t, srv.URL()), sizes: map[string][]int{}}
+	c := newCache(t, accelerator.Options[int, int]{
+		Area:         "split",
+		Remote:       rec,
+		MaxBatchKeys: 10,
+		MLoader: accelerator.MLoaderFunc[int, int](func(_ context.Context, keys []int) (map[int]int, error) {
+			out := make(map[int]int, len(keys))
+			for _, k := range keys {
+				out[k] = k
+			}
+			return out, nil
+		}),
+	})
+	ctx := context.Background()
+	items := map[int]int{}
+	for i := range 25 {
+		items[i] = i
+	}
+	must(t, c.MSet(ctx, items))
+	keys := make([]int, 50) // 25 in Redis, 25 loaded and written back
+	for i := range keys {
+		keys[i] = i
+	}
+	got, err := c.MGet(ctx, keys)
+	if err != nil || len(got) != 50 {
+		t.Fatalf("MGet = %d values, %v", len(got), err)
+	}
+	must(t, c.MDel(ctx, keys))
+	// MDel writes tombstones (MSet) with the fill guard on; the write-back of the
+	// 25 loaded keys is compare-and-set.
+	want := map[string]int{"mset": 25 + 50, "cas": 25}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for op, calls := range rec.sizes {
+		for _, n := range calls {
+			if n > 10 {
+				t.Errorf("%s call of %d keys, MaxBatchKeys is 10 (calls %v)", op, n, calls)
+			}
+		}
+	}
+	for op, total := range want {
+		sum := 0
+		for _, n := range rec.sizes[op] {
+			sum += n
+		}
+		if sum != total {
+			t.Errorf("%s calls carried %d keys in all, want %d (calls %v)", op, sum, total, rec.sizes[op])
+		}
+	}
+	if len(rec.sizes["mget"]) < 3 {
+		t.Errorf("MGet of 25 keys not in L1 made %d calls, want at least 3 of 10", len(rec.sizes["mget"]))
+	}
 }
