@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -37,7 +38,8 @@ func (r *Remote) GetBounded(ctx context.Context, key string, limit int) ([]byte,
 }
 
 // MGetBounded returns one slot per key, in order: the value cut as by
-// [Remote.GetBounded], or nil when the key is absent or empty. It sends one GETRANGE
+// [Remote.GetBounded], or nil when the key is absent, empty or holds no string (as
+// MGET answers). It sends one GETRANGE
 // per key in one pipeline, which a cluster client or a Ring routes per node; an empty
 // keys costs no round trip.
 func (r *Remote) MGetBounded(ctx context.Context, keys []string, limit int) ([][]byte, error) {
@@ -50,26 +52,31 @@ func (r *Remote) MGetBounded(ctx context.Context, keys []string, limit int) ([][
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("goredisremote: mget: %w", err)
 	}
-	if len(keys) == 1 {
-		v, err := r.GetBounded(ctx, keys[0], limit)
-		if err != nil {
-			return nil, fmt.Errorf("goredisremote: mget: %w", errors.Unwrap(err))
-		}
-		return [][]byte{v}, nil
-	}
 	pipe := r.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(keys))
 	for i, k := range keys {
 		cmds[i] = pipe.GetRange(ctx, k, 0, int64(limit))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("goredisremote: mget: %w", err)
-	}
+	_, _ = pipe.Exec(ctx) // the first error of the commands; each is checked below
 	out := make([][]byte, len(keys))
 	for i, cmd := range cmds {
-		if v := cmd.Val(); len(v) > 0 {
+		v, err := cmd.Result()
+		if wrongType(err) {
+			continue // as MGET does: a key that holds no string reads as absent
+		}
+		if err != nil {
+			return nil, fmt.Errorf("goredisremote: mget: %w", err)
+		}
+		if len(v) > 0 {
 			out[i] = bytesView(v)
 		}
 	}
 	return out, nil
+}
+
+// wrongType reports whether err is Redis' WRONGTYPE reply: the key holds a list, a
+// hash, ... rather than a string.
+func wrongType(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "WRONGTYPE")
 }

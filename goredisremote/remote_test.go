@@ -411,3 +411,20 @@ func TestHugeSetToFrozenRedisEndsAtTheDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestMGetBoundedReadsNonStringsAsAbsent: as MGET, a bounded batch read answers a key
+// that holds a list with nil, and the other keys with their values.
+func TestMGetBoundedReadsNonStringsAsAbsent(t *testing.T) {
+	s, c := newClient(t)
+	r := mustNew(t, c)
+	s.Do(t, "SET", "str", "v")
+	s.Do(t, "RPUSH", "list", "x")
+	got, err := r.MGetBounded(context.Background(), []string{"list", "str"}, 10)
+	if err != nil || len(got) != 2 || got[0] != nil || string(got[1]) != "v" {
+		t.Fatalf("MGetBounded = %q, %v; want [nil v]", got, err)
+	}
+	got, err = r.MGetBounded(context.Background(), []string{"list"}, 10)
+	if err != nil || len(got) != 1 || got[0] != nil {
+		t.Fatalf("MGetBounded(list) = %q, %v; want [nil]", got, err)
+	}
+}

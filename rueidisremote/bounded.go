@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/rueidis"
 
@@ -37,7 +38,8 @@ func (r *Remote) GetBounded(ctx context.Context, key string, limit int) ([]byte,
 }
 
 // MGetBounded returns one slot per key, in order: the value cut as by
-// [Remote.GetBounded], or nil when the key is absent or empty. It sends one GETRANGE
+// [Remote.GetBounded], or nil when the key is absent, empty or holds no string (as
+// MGET answers). It sends one GETRANGE
 // per key, all in one pipelined call that reaches each node once; an empty keys costs
 // no round trip.
 func (r *Remote) MGetBounded(ctx context.Context, keys []string, limit int) ([][]byte, error) {
@@ -57,6 +59,9 @@ func (r *Remote) MGetBounded(ctx context.Context, keys []string, limit int) ([][
 	out := make([][]byte, len(keys))
 	for i, resp := range r.client.DoMulti(ctx, cmds...) {
 		v, err := resp.AsBytes()
+		if wrongType(err) {
+			continue // as MGET does: a key that holds no string reads as absent
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rueidisremote: mget: %w", err)
 		}
@@ -65,6 +70,13 @@ func (r *Remote) MGetBounded(ctx context.Context, keys []string, limit int) ([][
 		}
 	}
 	return out, nil
+}
+
+// wrongType reports whether err is Redis' WRONGTYPE reply: the key holds a list, a
+// hash, ... rather than a string.
+func wrongType(err error) bool {
+	re, ok := rueidis.IsRedisErr(err)
+	return ok && strings.HasPrefix(re.Error(), "WRONGTYPE")
 }
 
 // rangeCmd builds GETRANGE key 0 limit: the first limit+1 bytes of the value.

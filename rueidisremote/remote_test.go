@@ -421,3 +421,17 @@ func TestCloseIsIdempotent(t *testing.T) {
 		t.Errorf("Subscribe after Close = %v, want a connection error", err)
 	}
 }
+
+// TestMGetBoundedReadsNonStringsAsAbsent: as MGET, a bounded batch read answers a key
+// that holds a list with nil, and the other keys with their values.
+func TestMGetBoundedReadsNonStringsAsAbsent(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	r := newRemote(t, s.URL())
+	s.Do(t, "SET", "str", "v")
+	s.Do(t, "RPUSH", "list", "x")
+	got, err := r.MGetBounded(context.Background(), []string{"list", "str"}, 10)
+	if err != nil || len(got) != 2 || got[0] != nil || string(got[1]) != "v" {
+		t.Fatalf("MGetBounded = %q, %v; want [nil v]", got, err)
+	}
+}
