@@ -214,13 +214,18 @@ func TestCorruptRemoteValuesAreMissesThatGetOverwritten(t *testing.T) {
 	if len(valid) < 20 {
 		t.Fatalf("unexpected stored value %q", valid)
 	}
-	tests := []struct{ name, raw string }{
-		{"garbage", "\x00\x01garbage"},
-		{"empty", ""},
-		{"truncated", valid[:len(valid)/2]},
-		{"unknown version", valid[:1] + "\x09" + valid[2:]},
-		{"wrong payload type", valid[:len(valid)-110] + "\xa5hello"},
-		{"oversized", valid + strings.Repeat("x", 2000)},
+	tests := []struct {
+		name, raw    string
+		decodeErrors uint64
+	}{
+		{"garbage", "\x00\x01garbage", 1},
+		// The bounded read (GETRANGE) cannot tell an empty value from an absent key,
+		// and the cache never writes one: it is a miss, and overwritten.
+		{"empty", "", 0},
+		{"truncated", valid[:len(valid)/2], 1},
+		{"unknown version", valid[:1] + "\x09" + valid[2:], 1},
+		{"wrong payload type", valid[:len(valid)-110] + "\xa5hello", 1},
+		{"oversized", valid + strings.Repeat("x", 2000), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,8 +236,8 @@ func TestCorruptRemoteValuesAreMissesThatGetOverwritten(t *testing.T) {
 			if err != nil || !found || u.Name != "fresh" {
 				t.Fatalf("Get over corrupt bytes = %+v %v %v, want the loaded value", u, found, err)
 			}
-			if m := c.MetricsSnapshot(); m.DecodeErrors != 1 {
-				t.Fatalf("DecodeErrors = %d, want 1", m.DecodeErrors)
+			if m := c.MetricsSnapshot(); m.DecodeErrors != tt.decodeErrors {
+				t.Fatalf("DecodeErrors = %d, want %d", m.DecodeErrors, tt.decodeErrors)
 			}
 			other := newCache(t, accelerator.Options[string, user]{Remote: remote, Area: "corrupt", MaxValueSize: 1024})
 			if u, found, err := other.Get(ctx, "k"); err != nil || !found || u.Name != "fresh" {

@@ -1,6 +1,7 @@
 package accelerator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -60,9 +61,10 @@ type KeyError[K comparable] struct {
 	Err error
 }
 
-// Error returns the key and the reason.
+// Error returns the reason, without the key: keys are often e-mail addresses or
+// tokens, and error texts end up in logs. Read the key from the Key field.
 func (e *KeyError[K]) Error() string {
-	return fmt.Sprintf("accelerator: key %v: %v", e.Key, e.Err)
+	return "accelerator: load of one key failed: " + errText(e.Err)
 }
 
 // Unwrap returns the reason.
@@ -79,9 +81,18 @@ type BatchError[K comparable] struct {
 	Err error
 }
 
-// Error returns how many keys failed and why.
+// Error returns how many keys failed and why, without the keys: read them from the
+// Keys field.
 func (e *BatchError[K]) Error() string {
-	return fmt.Sprintf("accelerator: loading %d key(s) failed: %v", len(e.Keys), e.Err)
+	return fmt.Sprintf("accelerator: loading %d key(s) failed: %s", len(e.Keys), errText(e.Err))
+}
+
+// errText is err.Error(), or "<nil>" for a nil error.
+func errText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
 }
 
 // Unwrap returns Err.
@@ -91,3 +102,93 @@ func (e *BatchError[K]) Unwrap() error { return e.Err }
 var errEncodeValue = errors.New("accelerator: encode value")
 
 var errShortCAS = errors.New("backend returned fewer compare-and-set results than items")
+
+// The error kinds [ErrorKind] returns.
+const (
+	ErrorKindTimeout     = "timeout"
+	ErrorKindCircuitOpen = "circuit_open"
+	ErrorKindCanceled    = "canceled"
+	ErrorKindClosed      = "closed"
+	ErrorKindDecode      = "decode"
+	ErrorKindEncode      = "encode"
+	ErrorKindPanic       = "panic"
+	ErrorKindRemote      = "remote"
+	ErrorKindLoader      = "loader"
+	// ErrorKindBroadcast is the kind of [ErrNotBroadcast]: the write reached L2 but
+	// its invalidation message was not published.
+	ErrorKindBroadcast = "broadcast"
+	// ErrorKindUsage is the kind of a call the cache refused as a misuse:
+	// [ErrNilLoader], [ErrNoLoader].
+	ErrorKindUsage = "usage"
+	// ErrorKindTooLarge is the kind of [ErrValueTooLarge]: a write refused because a
+	// value is larger than MaxValueSize once encoded.
+	ErrorKindTooLarge = "too_large"
+)
+
+// ErrorKind returns a short, stable label for an error that a [Cache] returned or
+// logged, for log records, span attributes and dashboards:
+//
+//   - "" for nil;
+//   - "panic": a [*PanicError];
+//   - "closed": [ErrClosed];
+//   - "usage": [ErrNilLoader], [ErrNoLoader];
+//   - "too_large": [ErrValueTooLarge];
+//   - "broadcast": [ErrNotBroadcast], whatever made the publish fail;
+//   - "circuit_open": [ErrCircuitOpen], or the breaker opening;
+//   - "canceled": the caller's context was cancelled;
+//   - "timeout": [ErrLoaderTimeout], [ErrRemoteTimeout] or a context deadline;
+//   - "decode": a remote value that could not be decoded;
+//   - "encode": a value the codec could not encode;
+//   - "remote": any other failure of a remote call;
+//   - "loader": anything else. A cache passes the errors of its loaders through
+//     unchanged, so this is what they get.
+//
+// The kind of a [*BatchError] or a [*KeyError] is the kind of the error it wraps.
+func ErrorKind(err error) string {
+	var pe *PanicError
+	var re *remoteError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &pe):
+		return ErrorKindPanic
+	case errors.Is(err, ErrClosed):
+		return ErrorKindClosed
+	case errors.Is(err, ErrNilLoader), errors.Is(err, ErrNoLoader):
+		return ErrorKindUsage
+	case errors.Is(err, ErrValueTooLarge):
+		return ErrorKindTooLarge
+	case errors.Is(err, ErrNotBroadcast):
+		return ErrorKindBroadcast
+	case errors.Is(err, ErrCircuitOpen), errors.Is(err, errBreakerOpened):
+		return ErrorKindCircuitOpen
+	case errors.Is(err, context.Canceled):
+		return ErrorKindCanceled
+	case errors.Is(err, ErrLoaderTimeout), errors.Is(err, ErrRemoteTimeout), errors.Is(err, context.DeadlineExceeded):
+		return ErrorKindTimeout
+	case errors.Is(err, errCorruptValue):
+		return ErrorKindDecode
+	case errors.Is(err, errEncodeValue):
+		return ErrorKindEncode
+	case errors.As(err, &re), errors.Is(err, errShortCAS):
+		return ErrorKindRemote
+	}
+	return ErrorKindLoader
+}
+
+// logErrorKind is [ErrorKind] for a failure that the logger records under kind:
+// only the "load" failures are the loaders'; the failures of the invalidation
+// transport are "broadcast", and the others that ErrorKind cannot place are
+// failures of the remote backend.
+func logErrorKind(kind string, err error) string {
+	k := ErrorKind(err)
+	switch {
+	case k != ErrorKindLoader && k != ErrorKindRemote:
+		return k
+	case kind == "publish" || kind == "subscribe":
+		return ErrorKindBroadcast
+	case kind != "load":
+		return ErrorKindRemote
+	}
+	return k
+}

@@ -212,6 +212,14 @@ type Options[K comparable, V any] struct {
 	// that do the same in L2. Default: guard on. Turning it off saves a little work
 	// on misses and is unsafe with concurrent writers.
 	DisableFillGuard bool
+
+	// MaxBatchKeys bounds the keys of one remote call: a batch read, write, delete or
+	// write-back of more keys ([Cache.MGet], [Cache.MSet], [Cache.MDel],
+	// [Cache.Warmup], the fills of an MLoad) is sent as consecutive pipelines of at most
+	// MaxBatchKeys keys, each bounded by RemoteTimeout on its own, so that a huge batch
+	// neither times out as a whole nor holds Redis for long. Default
+	// [DefaultMaxBatchKeys]; it must not be negative.
+	MaxBatchKeys int
 }
 
 // config is Options after validation and defaults.
@@ -314,6 +322,7 @@ func (c *config[K, V]) validate() error {
 		bad("TTLJitter must be in [0, 1), got %v", c.TTLJitter)
 	}
 	c.validateRefresh(bad)
+	c.checkValues(bad)
 	if c.BroadcastInvalidation && c.Mode != ModeBoth {
 		bad("BroadcastInvalidation requires ModeBoth, not %v", c.Mode)
 	}

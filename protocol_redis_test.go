@@ -48,8 +48,16 @@ func (r *gatedRemote) take(g **gate) *gate {
 }
 
 func (r *gatedRemote) Get(ctx context.Context, key string) ([]byte, error) {
+	return r.held(r.Remote.Get(ctx, key))
+}
+
+// GetBounded is the read the cache sends when the backend has it.
+func (r *gatedRemote) GetBounded(ctx context.Context, key string, limit int) ([]byte, error) {
+	return r.held(r.Remote.GetBounded(ctx, key, limit))
+}
+
+func (r *gatedRemote) held(v []byte, err error) ([]byte, error) {
 	r.gets.Add(1)
-	v, err := r.Remote.Get(ctx, key)
 	if h := r.take(&r.holdGet); h != nil {
 		close(h.entered)
 		<-h.release

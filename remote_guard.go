@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -14,9 +15,15 @@ import (
 
 // guardedRemote wraps the remote backend with what every call needs: a timeout, the
 // circuit breaker, counting and rate-limited logging of failures, and errors that say
-// which operation failed.
+// which operation failed. It also bounds what one call may carry: batches are split
+// into calls of at most batch keys, each with its own timeout, and reads go through
+// the backend's [backend.BoundedReader], when it has one, so that no value longer
+// than limit is received whole.
 type guardedRemote struct {
 	r       backend.Remote
+	bounded backend.BoundedReader // nil when the backend cannot bound its reads
+	limit   int                   // the longest value a read returns whole: MaxValueSize
+	batch   int                   // the most keys of one call: MaxBatchKeys
 	timeout time.Duration
 	br      *breaker.Breaker // nil when disabled
 	metrics *metrics
@@ -31,7 +38,16 @@ type guardedRemote struct {
 }
 
 func newGuardedRemote[K comparable, V any](r backend.Remote, cfg *config[K, V], clk clock.Clock, m *metrics, log *burstLogger) *guardedRemote {
-	g := &guardedRemote{r: r, timeout: cfg.RemoteTimeout, metrics: m, log: log, now: clk.NowNano}
+	g := &guardedRemote{
+		r: r, limit: cfg.MaxValueSize, batch: cfg.MaxBatchKeys, timeout: cfg.RemoteTimeout,
+		metrics: m, log: log, now: clk.NowNano,
+	}
+	if g.batch <= 0 {
+		g.batch = DefaultMaxBatchKeys
+	}
+	if b, ok := r.(backend.BoundedReader); ok && g.limit > 0 {
+		g.bounded = b
+	}
 	if !cfg.DisableCircuitBreaker {
 		g.br = breaker.New(cfg.BreakerFailures, cfg.BreakerBackoff, maxBreakerBackoff, clk.NowNano, func() {
 			m.breakerOpens.Add(1)
@@ -45,6 +61,10 @@ func newGuardedRemote[K comparable, V any](r backend.Remote, cfg *config[K, V], 
 const maxBreakerBackoff = 30 * time.Second
 
 var errBreakerOpened = errors.New("remote keeps failing; circuit breaker opened")
+
+// errOversizedValue is logged when a bounded read finds a value longer than
+// MaxValueSize. It wraps errCorruptValue: [ErrorKind] says "decode".
+var errOversizedValue = fmt.Errorf("%w: longer than MaxValueSize, not read", errCorruptValue)
 
 // begin admits a call: it returns the context to run it on, the function that ends
 // it and when it started, or an error when the breaker rejects it.
@@ -94,27 +114,86 @@ type remoteError struct {
 func (e *remoteError) Error() string { return "accelerator: remote " + e.op + ": " + e.err.Error() }
 func (e *remoteError) Unwrap() error { return e.err }
 
+// Get reads one value. When the backend bounds its reads, a value longer than the
+// cache's MaxValueSize is never received whole: it is counted as a decode error,
+// deleted, and read as absent (see dropOversized).
 func (g *guardedRemote) Get(ctx context.Context, key string) ([]byte, error) {
 	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	v, err := g.r.Get(cctx, key)
-	return v, g.end(ctx, cctx, "get", start, err)
+	if g.bounded == nil {
+		v, err := g.r.Get(cctx, key)
+		return v, g.end(ctx, cctx, "get", start, err)
+	}
+	v, err := g.bounded.GetBounded(cctx, key, g.limit)
+	if err = g.end(ctx, cctx, "get", start, err); err != nil {
+		return nil, err
+	}
+	if len(v) > g.limit {
+		g.dropOversized(ctx, []string{key})
+		return nil, nil
+	}
+	return v, nil
 }
 
+// dropOversized deletes values that a bounded read found longer than the limit,
+// best effort, and counts each as a decode error. The reads return them as absent,
+// so that the load that follows writes its value back: a compare-and-set against
+// the cut value would never match what Redis holds.
+func (g *guardedRemote) dropOversized(ctx context.Context, keys []string) {
+	g.metrics.decodeErrors.Add(uint64(len(keys)))
+	g.log.problem("decode", errOversizedValue)
+	_ = g.Del(ctx, keys...)
+}
+
+// MGet reads keys in calls of at most g.batch keys, each bounded by the timeout,
+// and stops at the first that fails. Values are bounded as in Get.
 func (g *guardedRemote) MGet(ctx context.Context, keys []string) ([][]byte, error) {
+	if len(keys) <= g.batch {
+		return g.mget(ctx, keys)
+	}
+	out := make([][]byte, 0, len(keys))
+	for chunk := range slices.Chunk(keys, g.batch) {
+		vs, err := g.mget(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vs...)
+	}
+	return out, nil
+}
+
+func (g *guardedRemote) mget(ctx context.Context, keys []string) ([][]byte, error) {
 	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	vs, err := g.r.MGet(cctx, keys)
+	var vs [][]byte
+	if g.bounded != nil {
+		vs, err = g.bounded.MGetBounded(cctx, keys, g.limit)
+	} else {
+		vs, err = g.r.MGet(cctx, keys)
+	}
 	if err == nil && len(vs) != len(keys) {
 		err = fmt.Errorf("backend returned %d values for %d keys", len(vs), len(keys))
 	}
-	return vs, g.end(ctx, cctx, "mget", start, err)
+	if err = g.end(ctx, cctx, "mget", start, err); err != nil || g.bounded == nil {
+		return vs, err
+	}
+	var oversized []string
+	for i, v := range vs {
+		if len(v) > g.limit {
+			oversized = append(oversized, keys[i])
+			vs[i] = nil
+		}
+	}
+	if oversized != nil {
+		g.dropOversized(ctx, oversized)
+	}
+	return vs, nil
 }
 
 func (g *guardedRemote) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
@@ -126,7 +205,19 @@ func (g *guardedRemote) Set(ctx context.Context, key string, value []byte, ttl t
 	return g.end(ctx, cctx, "set", start, g.r.Set(cctx, key, value, ttl))
 }
 
+// MSet writes items in calls of at most g.batch items, each bounded by the timeout,
+// and stops at the first that fails: the items before it are written, the others
+// not.
 func (g *guardedRemote) MSet(ctx context.Context, items []backend.Item) error {
+	for chunk := range slices.Chunk(items, g.batch) {
+		if err := g.mset(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *guardedRemote) mset(ctx context.Context, items []backend.Item) error {
 	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return err
@@ -135,7 +226,17 @@ func (g *guardedRemote) MSet(ctx context.Context, items []backend.Item) error {
 	return g.end(ctx, cctx, "mset", start, g.r.MSet(cctx, items))
 }
 
+// Del deletes keys in calls of at most g.batch keys, as MSet writes them.
 func (g *guardedRemote) Del(ctx context.Context, keys ...string) error {
+	for chunk := range slices.Chunk(keys, g.batch) {
+		if err := g.del(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *guardedRemote) del(ctx context.Context, keys []string) error {
 	cctx, cancel, start, err := g.begin(ctx)
 	if err != nil {
 		return err

@@ -95,12 +95,34 @@ type Remote interface {
 	Del(ctx context.Context, keys ...string) error
 }
 
+// BoundedReader is implemented by remote backends that can read values without
+// receiving more than a limit of their bytes, whatever the store holds. The cache
+// uses it for every read, with its MaxValueSize option as the limit,
+// so that a huge value planted in Redis costs a reader no more memory than the
+// largest value it accepts; without it, reads use [Remote.Get] and [Remote.MGet] and
+// receive values whole.
+//
+// On Redis both backends send GETRANGE key 0 limit (one per key, pipelined), which
+// the server answers with at most limit+1 bytes: see docs/secure-redis.md for why
+// this and not STRLEN or a client-side reply limit.
+type BoundedReader interface {
+	// GetBounded is [Remote.Get] that receives at most limit+1 bytes: a value of
+	// more than limit bytes is returned cut to its first limit+1 bytes, which tells
+	// the caller it is too long. An empty value reads as absent (nil); the cache
+	// never writes one. limit must be positive.
+	GetBounded(ctx context.Context, key string, limit int) ([]byte, error)
+	// MGetBounded is [Remote.MGet] with the bound of GetBounded on each value.
+	MGetBounded(ctx context.Context, keys []string, limit int) ([][]byte, error)
+}
+
 // CASItem is one write of [CompareAndSetter.CompareAndSet].
 type CASItem struct {
 	// Key is the full remote key.
 	Key string
 	// Expect is the lowercase hex SHA-1 digest of the value Key must hold for the
-	// write to happen, or "" when Key must be absent.
+	// write to happen, or "" when Key must be absent. A key holding the empty value
+	// may count as absent: the cache never writes one, and a [BoundedReader] reads
+	// it as absent.
 	Expect string
 	// Value is the value to store. The backend must not retain it.
 	Value []byte

@@ -269,9 +269,10 @@ func (s *redisServer) rueidisClient(r runner, c *counts) (rueidis.Client, error)
 	return countingRueidis{Client: client, counts: c}, nil
 }
 
-// goRedisClient returns a counting go-redis client with default options.
+// goRedisClient returns a counting go-redis client with default options, but for
+// ContextTimeoutEnabled, which goredisremote requires.
 func (s *redisServer) goRedisClient(c *counts) *redis.Client {
-	client := redis.NewClient(&redis.Options{Addr: s.addr})
+	client := redis.NewClient(&redis.Options{Addr: s.addr, ContextTimeoutEnabled: true})
 	client.AddHook(countingHook{counts: c})
 	return client
 }

@@ -128,12 +128,20 @@ func rueidisBackend(r runner, s *setup) (accelerator.Options[string, Value], fun
 	if err != nil {
 		r.Fatalf("rueidis: %v", err)
 	}
-	return accelerator.Options[string, Value]{Remote: rueidisremote.New(client)}, client.Close
+	remote, err := rueidisremote.New(client)
+	if err != nil {
+		r.Fatalf("rueidisremote: %v", err)
+	}
+	return accelerator.Options[string, Value]{Remote: remote}, client.Close
 }
 
-func goRedisBackend(_ runner, s *setup) (accelerator.Options[string, Value], func()) {
+func goRedisBackend(r runner, s *setup) (accelerator.Options[string, Value], func()) {
 	client := s.redis.goRedisClient(s.counts)
-	return accelerator.Options[string, Value]{Remote: goredisremote.New(client)}, func() { _ = client.Close() }
+	remote, err := goredisremote.New(client)
+	if err != nil {
+		r.Fatalf("goredisremote: %v", err)
+	}
+	return accelerator.Options[string, Value]{Remote: remote}, func() { _ = client.Close() }
 }
 
 type accSubject struct {

@@ -155,17 +155,17 @@ func (r *Remote) MSet(ctx context.Context, items []backend.Item) error {
 	// same error: report it once instead of once per key.
 	var errs []error
 	whole := true
-	for i, cmd := range cmds {
+	for _, cmd := range cmds {
 		err := cmd.Err()
 		whole = whole && err != nil && errors.Is(err, execErr)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", items[i].Key, err))
+			errs = append(errs, err)
 		}
 	}
 	if whole || errs == nil {
 		return fmt.Errorf("goredisremote: mset: %w", execErr)
 	}
-	return fmt.Errorf("goredisremote: mset: %w", errors.Join(errs...))
+	return fmt.Errorf("goredisremote: mset: %w", itemErrors(len(items), errs))
 }
 
 // Del removes keys; absent keys are not an error. On a *redis.Client it sends one

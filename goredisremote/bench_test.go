@@ -15,7 +15,7 @@ func benchRemote(b *testing.B, client redis.UniversalClient, keys []string) (*go
 	b.Helper()
 	hook := new(counter)
 	client.AddHook(hook)
-	r := goredisremote.New(client)
+	r := mustNew(b, client)
 	_, items := keysAndItems("bench", len(keys))
 	ctx := context.Background()
 	if err := r.MSet(ctx, items); err != nil {

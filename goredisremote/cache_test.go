@@ -9,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/accelerator-go/accelerator"
-	"github.com/accelerator-go/accelerator/goredisremote"
 )
 
 // TestCacheSharesRedis runs two caches, as two replicas of a service would, over one
@@ -27,7 +26,7 @@ func TestCacheSharesRedis(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			remote := goredisremote.New(tt.client(t))
+			remote := mustNew(t, tt.client(t))
 			var loads atomic.Int64
 			newCache := func() *accelerator.Cache[int64, string] {
 				c, err := accelerator.New(accelerator.Options[int64, string]{

@@ -44,7 +44,7 @@ func (r *Remote) CompareAndSet(ctx context.Context, items []backend.CASItem) ([]
 			// A pipeline that failed as a whole gives every command the same error:
 			// it is reported once, as in MSet.
 			whole = whole && errors.Is(err, execErr)
-			errs = append(errs, fmt.Errorf("%s: %w", items[i].Key, err))
+			errs = append(errs, err)
 			continue
 		}
 		whole = false
@@ -56,5 +56,5 @@ func (r *Remote) CompareAndSet(ctx context.Context, items []backend.CASItem) ([]
 	case whole:
 		return done, fmt.Errorf("goredisremote: compare-and-set: %w", execErr)
 	}
-	return done, fmt.Errorf("goredisremote: compare-and-set: %w", errors.Join(errs...))
+	return done, fmt.Errorf("goredisremote: compare-and-set: %w", itemErrors(len(items), errs))
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/accelerator-go/accelerator/backend"
-	"github.com/accelerator-go/accelerator/goredisremote"
 	"github.com/accelerator-go/accelerator/internal/redistest"
 )
 
@@ -71,7 +70,7 @@ func TestCompareAndSetIsOnePipelineOfEval(t *testing.T) {
 	s, c := newClient(t)
 	hook := new(scriptCounter)
 	c.AddHook(hook)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	items := casItems("k", 50)
 	var done []bool
 	calls, rejected := commandDelta(t, []*redistest.Server{s}, func() {
@@ -101,7 +100,7 @@ func TestClusterCompareAndSetRoutesEachItem(t *testing.T) {
 	cl, cc := newClusterClient(t)
 	hook := new(scriptCounter)
 	cc.AddHook(hook)
-	r := goredisremote.New(cc)
+	r := mustNew(t, cc)
 	ctx := context.Background()
 	items := casItems("k", 300)
 	// Let the client learn the slot map first, so that MOVED counts would show a
@@ -176,7 +175,7 @@ func TestClusterCompareAndSetRoutesEachItem(t *testing.T) {
 func TestCompareAndSetReportsFailedItems(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	s.Do(t, "HSET", "hash", "f", "v")
 	items := casItems("k", 3)
 	items[1].Key = "hash"
@@ -195,7 +194,7 @@ func TestCompareAndSetReportsFailedItems(t *testing.T) {
 func TestCompareAndSetSurvivesScriptFlush(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx := context.Background()
 	for i := range 2 {
 		s.Do(t, "SCRIPT", "FLUSH")

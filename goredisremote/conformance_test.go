@@ -7,7 +7,6 @@ import (
 
 	"github.com/accelerator-go/accelerator/backend"
 	"github.com/accelerator-go/accelerator/backendtest"
-	"github.com/accelerator-go/accelerator/goredisremote"
 )
 
 // TestConformance runs the backendtest suites (Remote, PubSub, CompareAndSetter) against each client type New knows:
@@ -30,12 +29,15 @@ func TestConformance(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := goredisremote.New(tt.client(t))
+			r := mustNew(t, tt.client(t))
 			t.Run("Remote", func(t *testing.T) {
 				backendtest.TestRemote(t, func(*testing.T) backend.Remote { return r })
 			})
 			t.Run("PubSub", func(t *testing.T) {
 				backendtest.TestPubSub(t, func(*testing.T) backend.PubSub { return r })
+			})
+			t.Run("BoundedReader", func(t *testing.T) {
+				backendtest.TestBoundedReader(t, func(*testing.T) backend.Remote { return r })
 			})
 			t.Run("CompareAndSetter", func(t *testing.T) {
 				backendtest.TestCompareAndSetter(t, func(*testing.T) (backend.CompareAndSetter, backend.Remote) { return r, r })

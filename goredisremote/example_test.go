@@ -14,12 +14,17 @@ import (
 // A cache whose remote layer goes through the go-redis client the service already
 // has. It needs a Redis on 127.0.0.1:6379, so it is compiled but not run.
 func Example() {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	// ContextTimeoutEnabled lets the cache's RemoteTimeout bound every call.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 	defer rdb.Close() // the caller owns the client; the Remote never closes it
 
+	remote, err := goredisremote.New(rdb)
+	if err != nil {
+		panic(err)
+	}
 	cache, err := accelerator.New(accelerator.Options[int64, string]{
 		Area:      "users",
-		Remote:    goredisremote.New(rdb),
+		Remote:    remote,
 		LocalTTL:  time.Minute,
 		RemoteTTL: 10 * time.Minute,
 		Loader: accelerator.LoaderFunc[int64, string](func(ctx context.Context, id int64) (string, bool, error) {

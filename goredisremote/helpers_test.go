@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/accelerator-go/accelerator/goredisremote"
 	"github.com/accelerator-go/accelerator/internal/redistest"
 )
 
@@ -15,7 +16,7 @@ import (
 func newClient(t testing.TB, opts ...func(*redis.Options)) (*redistest.Server, *redis.Client) {
 	t.Helper()
 	s := redistest.Start(t)
-	o := &redis.Options{Addr: s.Addr()}
+	o := &redis.Options{Addr: s.Addr(), ContextTimeoutEnabled: true}
 	for _, opt := range opts {
 		opt(o)
 	}
@@ -29,7 +30,7 @@ func newClient(t testing.TB, opts ...func(*redis.Options)) (*redistest.Server, *
 func newClusterClient(t testing.TB, opts ...func(*redis.ClusterOptions)) (*redistest.Cluster, *redis.ClusterClient) {
 	t.Helper()
 	c := redistest.StartCluster(t, 3)
-	o := &redis.ClusterOptions{Addrs: c.Addrs()}
+	o := &redis.ClusterOptions{Addrs: c.Addrs(), ContextTimeoutEnabled: true}
 	for _, opt := range opts {
 		opt(o)
 	}
@@ -43,7 +44,7 @@ func newClusterClient(t testing.TB, opts ...func(*redis.ClusterOptions)) (*redis
 func newRing(t testing.TB) ([]*redistest.Server, *redis.Ring) {
 	t.Helper()
 	a, b := redistest.Start(t), redistest.Start(t)
-	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.Addr(), "b": b.Addr()}})
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.Addr(), "b": b.Addr()}, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = ring.Close() })
 	return []*redistest.Server{a, b}, ring
 }
@@ -95,4 +96,14 @@ func commandDelta(t *testing.T, servers []*redistest.Server, f func()) (calls ma
 	// INFO itself is counted on the second read.
 	calls["info"] -= int64(len(servers))
 	return calls, rejected
+}
+
+// mustNew returns goredisremote.New(client), failing the test on an error.
+func mustNew(t testing.TB, client redis.UniversalClient) *goredisremote.Remote {
+	t.Helper()
+	r, err := goredisremote.New(client)
+	if err != nil {
+		t.Fatalf("goredisremote.New = %v", err)
+	}
+	return r
 }

@@ -3,6 +3,7 @@ package goredisremote
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,9 +93,9 @@ func TestGroupBySlot(t *testing.T) {
 
 func TestKindOf(t *testing.T) {
 	t.Parallel()
-	single := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
-	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
+	single := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: true})
 	t.Cleanup(func() {
 		_ = single.Close()
 		_ = cluster.Close()
@@ -112,7 +113,11 @@ func TestKindOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := New(tt.client).kind; got != tt.want {
+			r, err := New(tt.client)
+			if err != nil {
+				t.Fatalf("New = %v", err)
+			}
+			if got := r.kind; got != tt.want {
 				t.Errorf("kind = %d, want %d", got, tt.want)
 			}
 		})
@@ -121,3 +126,23 @@ func TestKindOf(t *testing.T) {
 
 // wrapper is a client of a type New does not know.
 type wrapper struct{ redis.UniversalClient }
+
+// TestNewRequiresContextTimeouts: a client that ignores context deadlines is refused,
+// since the cache's RemoteTimeout could not bound its calls.
+func TestNewRequiresContextTimeouts(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		client redis.UniversalClient
+	}{
+		{"Client", redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})},
+		{"ClusterClient", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})},
+		{"Ring", redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer tt.client.Close()
+			if r, err := New(tt.client); err == nil || !strings.Contains(err.Error(), "ContextTimeoutEnabled") {
+				t.Fatalf("New = %v, %v; want an error naming ContextTimeoutEnabled", r, err)
+			}
+		})
+	}
+}

@@ -132,7 +132,7 @@ func TestSubscribeReturnsWhenConnectionKilled(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			servers, c := tt.start(t)
-			r := goredisremote.New(c)
+			r := mustNew(t, c)
 			result, _ := startSubscription(t, r, "ch")
 
 			var killed int64
@@ -164,7 +164,7 @@ func TestSubscribeReturnsWhenConnectionKilled(t *testing.T) {
 func TestSubscribeReturnsWhenServerKilled(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	result, _ := startSubscription(t, r, "ch")
 	s.Kill()
 	start := time.Now()
@@ -183,7 +183,7 @@ func TestSubscribeReturnsWhenServerKilled(t *testing.T) {
 func TestSubscribeFailsWhenServerDown(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	s.Kill()
 	result := make(chan error, 1)
 	go func() {
@@ -200,7 +200,7 @@ func TestSubscribeFailsWhenServerDown(t *testing.T) {
 func TestSubscribeDetectsSilentServer(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	goredisremote.SetPingInterval(r, 100*time.Millisecond)
 	result, _ := startSubscription(t, r, "ch")
 
@@ -225,7 +225,7 @@ func TestSubscribeDetectsSilentServer(t *testing.T) {
 func TestSubscribeSlowHandlerIsNotSilence(t *testing.T) {
 	t.Parallel()
 	_, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	goredisremote.SetPingInterval(r, 50*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -269,7 +269,7 @@ func TestSubscribeSlowHandlerIsNotSilence(t *testing.T) {
 func TestSubscribeLeavesNoSubscriber(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	subscribed := make(chan struct{})
 	result := make(chan error, 1)
@@ -312,7 +312,7 @@ func TestPublishReachesSubscriberOnEveryNode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := goredisremote.New(tt.client(t))
+			r := mustNew(t, tt.client(t))
 			ctx := context.Background()
 			for c := range 8 { // channels on several nodes
 				ch := "ch:" + strconv.Itoa(c)

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 	"unsafe"
 
@@ -64,21 +65,64 @@ type Remote struct {
 	pingInterval time.Duration
 }
 
-// New returns a Remote that sends its commands through client.
+// New returns a Remote that sends its commands through client, or an error when
+// client is nil (a nil interface, or a nil *redis.Client, *redis.ClusterClient or
+// *redis.Ring).
 //
 // The caller keeps ownership of client: the Remote never closes it, and client must
-// stay open as long as the Remote is used. It panics if client is nil.
+// stay open as long as the Remote is used.
+//
+// A *redis.Client, *redis.ClusterClient or *redis.Ring must be built with
+// ContextTimeoutEnabled: true, or New returns an error: without it go-redis ignores
+// the deadline of the context and waits for its own ReadTimeout and WriteTimeout
+// (seconds), so that the cache's RemoteTimeout would bound nothing; a frozen Redis
+// would hold every read for that long. Other client types are not inspected.
 //
 // New picks the batching strategy from the concrete type of client: a *redis.Client
 // (standalone or Sentinel) gets one MGET or DEL per batch; a *redis.ClusterClient
 // gets one MGET or DEL per hash slot, in one pipeline; a *redis.Ring gets one GET
 // or DEL per key, in one pipeline. Any other type, such as a wrapper around one of
 // these, is treated like a cluster client, which is correct for every server.
-func New(client redis.UniversalClient) *Remote {
-	if client == nil {
-		panic("goredisremote: New called with a nil client")
+func New(client redis.UniversalClient) (*Remote, error) {
+	if isNil(client) {
+		return nil, errNilClient
 	}
-	return &Remote{client: client, kind: kindOf(client), pingInterval: defaultPingInterval}
+	if !contextTimeouts(client) {
+		return nil, errNoContextTimeout
+	}
+	return &Remote{client: client, kind: kindOf(client), pingInterval: defaultPingInterval}, nil
+}
+
+var (
+	errNilClient        = errors.New("goredisremote: New called with a nil client")
+	errNoContextTimeout = errors.New("goredisremote: the client must be built with ContextTimeoutEnabled: true, so that calls end at their context's deadline")
+)
+
+// contextTimeouts reports whether client honours context deadlines, as far as its
+// options can be seen.
+func contextTimeouts(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
+
+// isNil reports whether v is nil or an interface holding a nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 func kindOf(client redis.UniversalClient) kind {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/accelerator-go/accelerator/backend"
-	"github.com/accelerator-go/accelerator/goredisremote"
 	"github.com/accelerator-go/accelerator/internal/redistest"
 	"github.com/accelerator-go/accelerator/internal/slot"
 )
@@ -59,7 +59,7 @@ func checkMGet(t *testing.T, keys []string, items []backend.Item, vals [][]byte)
 func TestStandaloneBatchIsOneCommand(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx := context.Background()
 	keys, items := keysAndItems("k", 100)
 	if err := r.MSet(ctx, items); err != nil {
@@ -98,7 +98,7 @@ func TestClusterBatchesSplitBySlot(t *testing.T) {
 	cl, cc := newClusterClient(t)
 	hook := new(counter)
 	cc.AddHook(hook)
-	r := goredisremote.New(cc)
+	r := mustNew(t, cc)
 	ctx := context.Background()
 	nodes := cl.Nodes()
 
@@ -171,7 +171,7 @@ func TestClusterOneSlotIsOneCommand(t *testing.T) {
 	cl, cc := newClusterClient(t)
 	hook := new(counter)
 	cc.AddHook(hook)
-	r := goredisremote.New(cc)
+	r := mustNew(t, cc)
 	ctx := context.Background()
 	keys, items := keysAndItems("{user:42}", 50)
 	if err := r.MSet(ctx, items); err != nil {
@@ -206,7 +206,7 @@ func TestRingBatchesReachEveryShard(t *testing.T) {
 	shards, ring := newRing(t)
 	hook := new(counter)
 	ring.AddHook(hook)
-	r := goredisremote.New(ring)
+	r := mustNew(t, ring)
 	ctx := context.Background()
 	keys, items := keysAndItems("k", 100)
 	if err := r.MSet(ctx, items); err != nil {
@@ -243,7 +243,7 @@ func TestEmptyBatchesCostNothing(t *testing.T) {
 	_, c := newClient(t)
 	hook := new(counter)
 	c.AddHook(hook)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx := context.Background()
 
 	for _, keys := range [][]string{nil, {}} {
@@ -268,7 +268,7 @@ func TestEmptyBatchesCostNothing(t *testing.T) {
 func TestSetUsesMilliseconds(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	ctx := context.Background()
 	tests := []struct {
 		name     string
@@ -305,7 +305,7 @@ func TestSetUsesMilliseconds(t *testing.T) {
 func TestEmptyValueIsNotAbsent(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	s.Do(t, "SET", "empty", "")
 	ctx := context.Background()
 	v, err := r.Get(ctx, "empty")
@@ -326,7 +326,7 @@ func TestServerDown(t *testing.T) {
 		o.MaxRetries = -1
 		o.DialerRetries = 1
 	})
-	r := goredisremote.New(c)
+	r := mustNew(t, c)
 	s.Kill()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -354,5 +354,77 @@ func TestServerDown(t *testing.T) {
 				t.Errorf("%s error %q does not start with %q", op.name, err, want)
 			}
 		})
+	}
+}
+
+// TestBoundedReadOfHugeValue: a 100 MB value costs a bounded read about its limit of
+// memory, not 100 MB.
+func TestBoundedReadOfHugeValue(t *testing.T) {
+	s, c := newClient(t)
+	r := mustNew(t, c)
+	// SETRANGE grows the value on the server: the test never holds it.
+	s.Do(t, "SETRANGE", "huge", strconv.Itoa(100<<20-1), "x")
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v, err := r.GetBounded(ctx, "huge", 1<<20)
+	vs, merr := r.MGetBounded(ctx, []string{"huge", "absent"}, 1<<20)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(v) != 1<<20+1 {
+		t.Errorf("GetBounded = %d bytes, %v; want 1 MiB + 1", len(v), err)
+	}
+	if merr != nil || len(vs) != 2 || len(vs[0]) != 1<<20+1 || vs[1] != nil {
+		t.Errorf("MGetBounded = %d values, %v", len(vs), merr)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("two bounded reads of a 100 MB value allocated %d MiB", n>>20)
+	}
+}
+
+// TestHugeSetToFrozenRedisEndsAtTheDeadline: with ContextTimeoutEnabled, which New
+// requires, a 100 MiB SET to a frozen Redis returns at its context's deadline, not
+// after go-redis' own timeouts.
+func TestHugeSetToFrozenRedisEndsAtTheDeadline(t *testing.T) {
+	s, c := newClient(t)
+	r := mustNew(t, c)
+	value := make([]byte, 100<<20)
+	s.Stop(t)
+	defer s.Cont(t)
+	for _, op := range []struct {
+		name string
+		f    func(ctx context.Context) error
+	}{
+		{"Set", func(ctx context.Context) error { return r.Set(ctx, "big", value, time.Minute) }},
+		{"GetBounded", func(ctx context.Context) error { _, err := r.GetBounded(ctx, "big", 10); return err }},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		start := time.Now()
+		err := op.f(ctx)
+		took := time.Since(start)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(fmt.Sprint(err), "timeout") {
+			t.Errorf("%s to a frozen Redis = %v, want a timeout", op.name, err)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s to a frozen Redis took %v with a 300ms deadline", op.name, took)
+		}
+	}
+}
+
+// TestMGetBoundedReadsNonStringsAsAbsent: as MGET, a bounded batch read answers a key
+// that holds a list with nil, and the other keys with their values.
+func TestMGetBoundedReadsNonStringsAsAbsent(t *testing.T) {
+	s, c := newClient(t)
+	r := mustNew(t, c)
+	s.Do(t, "SET", "str", "v")
+	s.Do(t, "RPUSH", "list", "x")
+	got, err := r.MGetBounded(context.Background(), []string{"list", "str"}, 10)
+	if err != nil || len(got) != 2 || got[0] != nil || string(got[1]) != "v" {
+		t.Fatalf("MGetBounded = %q, %v; want [nil v]", got, err)
+	}
+	got, err = r.MGetBounded(context.Background(), []string{"list"}, 10)
+	if err != nil || len(got) != 1 || got[0] != nil {
+		t.Fatalf("MGetBounded(list) = %q, %v; want [nil]", got, err)
 	}
 }

@@ -120,3 +120,37 @@ func BenchmarkMGet100Cluster(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetBounded is BenchmarkGet through the bounded read (GETRANGE), with the
+// cache's default MaxValueSize as the limit.
+func BenchmarkGetBounded(b *testing.B) {
+	s := redistest.Start(b)
+	r := newRemote(b, s.URL())
+	key := seed(b, r, 1)[0]
+	ctx := context.Background()
+	b.ReportAllocs()
+	reportCommands(b, []*redistest.Server{s}, "getrange", func() {
+		for b.Loop() {
+			if _, err := r.GetBounded(ctx, key, 8<<20); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkMGet100Bounded is BenchmarkMGet100 through the bounded read: 100
+// GETRANGE in one pipeline instead of one MGET.
+func BenchmarkMGet100Bounded(b *testing.B) {
+	s := redistest.Start(b)
+	r := newRemote(b, s.URL())
+	keys := seed(b, r, 100)
+	ctx := context.Background()
+	b.ReportAllocs()
+	reportCommands(b, []*redistest.Server{s}, "getrange", func() {
+		for b.Loop() {
+			if _, err := r.MGetBounded(ctx, keys, 8<<20); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

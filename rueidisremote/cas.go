@@ -2,7 +2,6 @@ package rueidisremote
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -40,13 +39,13 @@ func (r *Remote) CompareAndSet(ctx context.Context, items []backend.CASItem) ([]
 	for i, resp := range casScript.ExecMulti(ctx, r.client, execs...) {
 		n, err := resp.AsInt64()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", items[i].Key, err))
+			errs = append(errs, err)
 			continue
 		}
 		done[i] = n == 1
 	}
 	if errs != nil {
-		return done, fmt.Errorf("rueidisremote: compare-and-set: %w", errors.Join(errs...))
+		return done, fmt.Errorf("rueidisremote: compare-and-set: %w", itemErrors(len(items), errs))
 	}
 	return done, nil
 }

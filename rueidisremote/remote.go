@@ -14,9 +14,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
+
+	neturl "net/url"
 
 	"github.com/redis/rueidis"
 
@@ -39,19 +44,38 @@ type Remote struct {
 	closeOnce sync.Once
 }
 
-// New returns a Remote that sends its commands through client.
+// New returns a Remote that sends its commands through client, or an error when
+// client is nil.
 //
 // The caller keeps ownership of client: [Remote.Close] does not close it, and client
-// must stay open as long as the Remote is used. It panics if client is nil.
-func New(client rueidis.Client) *Remote {
-	if client == nil {
-		panic("rueidisremote: New called with a nil client")
+// must stay open as long as the Remote is used.
+func New(client rueidis.Client) (*Remote, error) {
+	if isNil(client) {
+		return nil, errNilClient
 	}
-	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster}
+	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster}, nil
+}
+
+var errNilClient = errors.New("rueidisremote: New called with a nil client")
+
+// isNil reports whether v is nil or an interface holding a nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // NewFromURL connects to the Redis server, Sentinel or Cluster that url describes and
 // returns a Remote that owns the connection; [Remote.Close] closes it.
+//
+// Its errors never hold the URL or any part of its user information: a malformed
+// URL is reported as such, with what was wrong but without the text around it.
 //
 // url is parsed by [rueidis.ParseURL]: redis:// and rediss:// (TLS) and unix://
 // addresses, with optional user and password, a database number as path, more
@@ -61,7 +85,7 @@ func New(client rueidis.Client) *Remote {
 func NewFromURL(url string) (*Remote, error) {
 	opt, err := rueidis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("rueidisremote: parse url: %w", err)
+		return nil, urlError(err)
 	}
 	return NewFromOptions(opt)
 }
@@ -84,10 +108,27 @@ func NewFromOptions(opt rueidis.ClientOption) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rueidisremote: connect: %w", err)
 	}
-	r := New(client)
-	r.owned = true
-	return r, nil
+	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster, owned: true}, nil
 }
+
+// urlError describes why a URL could not be parsed without quoting it: net/url and
+// rueidis quote the offending part, which may be a piece of the password.
+func urlError(err error) error {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := quoted.ReplaceAllString(err.Error(), `"…"`)
+	// rueidis' own errors ("redis: invalid URL path: /...") end with the part they
+	// reject, unquoted.
+	if rest, ok := strings.CutPrefix(msg, "redis: "); ok {
+		msg, _, _ = strings.Cut(rest, ":")
+	}
+	return errors.New("rueidisremote: malformed URL (not shown, it may hold a password): " + msg)
+}
+
+// quoted matches the quoted parts of an error text.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 // MaxRetries is the number of retries [BoundedRetryDelay] allows a read-only command
 // after a network error.
@@ -250,13 +291,13 @@ func (r *Remote) MSet(ctx context.Context, items []backend.Item) error {
 		cmds[i] = r.setCmd(it.Key, it.Value, it.TTL)
 	}
 	var errs []error
-	for i, resp := range r.client.DoMulti(ctx, cmds...) {
+	for _, resp := range r.client.DoMulti(ctx, cmds...) {
 		if err := resp.Error(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", items[i].Key, err))
+			errs = append(errs, err)
 		}
 	}
 	if errs != nil {
-		return fmt.Errorf("rueidisremote: mset: %w", errors.Join(errs...))
+		return fmt.Errorf("rueidisremote: mset: %w", itemErrors(len(items), errs))
 	}
 	return nil
 }

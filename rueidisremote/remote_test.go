@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func runConformance(t *testing.T, r *rueidisremote.Remote) {
 	t.Helper()
 	backendtest.TestRemote(t, func(*testing.T) backend.Remote { return r })
 	backendtest.TestPubSub(t, func(*testing.T) backend.PubSub { return r })
+	backendtest.TestBoundedReader(t, func(*testing.T) backend.Remote { return r })
 }
 
 func TestConformanceStandalone(t *testing.T) {
@@ -333,6 +335,50 @@ func TestNewFromURLErrors(t *testing.T) {
 	}
 }
 
+// TestNewNilClient: a nil client is an error at New, not a panic at the first call.
+func TestNewNilClient(t *testing.T) {
+	t.Parallel()
+	r, err := rueidisremote.New(nil)
+	if err == nil || r != nil {
+		t.Fatalf("New(nil) = %v, %v; want an error", r, err)
+	}
+	if !strings.HasPrefix(err.Error(), "rueidisremote: ") {
+		t.Errorf("New(nil) error %q lacks the package prefix", err)
+	}
+}
+
+// TestNewFromURLHidesPassword: a malformed URL is reported without the URL or any
+// piece of its password, which would otherwise reach logs.
+func TestNewFromURLHidesPassword(t *testing.T) {
+	t.Parallel()
+	const secret = "PWMARK"
+	for i, url := range []string{
+		"redis://:" + secret + "@127.0.0.1:notaport",
+		"redis://user:" + secret + "%zz@127.0.0.1:1",
+		"redis://:" + secret + "@127.0.0.1:1/" + secret,
+		"redis:/:" + secret + "@127.0.0.1:1",
+		"redis://:" + secret + "@127.0.0.1:1?dial_timeout=" + secret,
+		"redis://:" + secret + "@127.0.0.1:1?db=" + secret,
+		"redis://:" + secret + "@127.0.0.1:1?write_timeout=" + secret,
+		"rediss://:" + secret + "@127.0.0.1:1?skip_verify=" + secret,
+		"redis://:" + secret + "@127.0.0.1 :6379",
+		"http://:" + secret + "@127.0.0.1:1",
+		secret + "://:" + secret + "@127.0.0.1:1",
+	} {
+		r, err := rueidisremote.NewFromURL(url)
+		if err == nil {
+			r.Close()
+			t.Errorf("NewFromURL(malformed URL %d) succeeded", i)
+			continue
+		}
+		for e := error(err); e != nil; e = errors.Unwrap(e) {
+			if strings.Contains(e.Error(), "MARK") {
+				t.Errorf("NewFromURL error shows the password: %q", e)
+			}
+		}
+	}
+}
+
 func TestNewKeepsCallerClientOpen(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
@@ -341,7 +387,10 @@ func TestNewKeepsCallerClientOpen(t *testing.T) {
 		t.Fatalf("NewClient = %v", err)
 	}
 	defer client.Close()
-	r := rueidisremote.New(client)
+	r, err := rueidisremote.New(client)
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
 	ctx := context.Background()
 	if err := r.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
 		t.Fatalf("Set = %v", err)
@@ -370,5 +419,19 @@ func TestCloseIsIdempotent(t *testing.T) {
 	err = r.Subscribe(context.Background(), "ch", func(backend.Event) {})
 	if err == nil || errors.Is(err, backend.ErrSubscriptionClosed) {
 		t.Errorf("Subscribe after Close = %v, want a connection error", err)
+	}
+}
+
+// TestMGetBoundedReadsNonStringsAsAbsent: as MGET, a bounded batch read answers a key
+// that holds a list with nil, and the other keys with their values.
+func TestMGetBoundedReadsNonStringsAsAbsent(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	r := newRemote(t, s.URL())
+	s.Do(t, "SET", "str", "v")
+	s.Do(t, "RPUSH", "list", "x")
+	got, err := r.MGetBounded(context.Background(), []string{"list", "str"}, 10)
+	if err != nil || len(got) != 2 || got[0] != nil || string(got[1]) != "v" {
+		t.Fatalf("MGetBounded = %q, %v; want [nil v]", got, err)
 	}
 }

@@ -104,13 +104,14 @@ func run(ctx context.Context, out io.Writer, pgURL, redisURL string) error {
 	return d.run()
 }
 
-// redacted returns u with its password, if any, replaced by "xxxxx".
+// redacted returns u without its user and password, if any.
 func redacted(u string) string {
 	parsed, err := url.Parse(u)
 	if err != nil {
 		return "(a URL that does not parse)"
 	}
-	return parsed.Redacted()
+	parsed.User = nil
+	return parsed.String()
 }
 
 // demo prints each read with what it cost.

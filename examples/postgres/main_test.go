@@ -57,8 +57,8 @@ func TestRunWithoutRedis(t *testing.T) {
 
 func TestRedacted(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://app:s3cret@db:5432/test?sslmode=disable": "postgres://app:xxxxx@db:5432/test?sslmode=disable",
-		"redis://:s3cret@127.0.0.1:6379":                     "redis://:xxxxx@127.0.0.1:6379",
+		"postgres://app:s3cret@db:5432/test?sslmode=disable": "postgres://db:5432/test?sslmode=disable",
+		"redis://:s3cret@127.0.0.1:6379":                     "redis://127.0.0.1:6379",
 		"redis://127.0.0.1:6379":                             "redis://127.0.0.1:6379",
 	} {
 		if got := redacted(in); got != want {
