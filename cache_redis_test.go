@@ -399,20 +399,24 @@ func TestClusterBatchesNeverCrossSlots(t *testing.T) {
 func TestStampedeWithRedisSharesTheRemoteRead(t *testing.T) {
 	srv := redistest.Start(t)
 	remote := &countingRemote{Remote: newRemote(t, srv.URL())}
-	ld := &countingLoader[string, int]{data: map[string]int{"hot": 1}, delay: 20 * time.Millisecond}
+	ld := &countingLoader[string, int]{data: map[string]int{"hot": 1}, hold: make(chan struct{})}
 	c := newCache(t, accelerator.Options[string, int]{Remote: remote, Loader: ld, Area: "stampede"})
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	var bad atomic.Int32
+	var bad, reading atomic.Int32
 	for range 1000 {
 		wg.Go(func() {
 			<-start
+			reading.Add(1)
 			if v, found, err := c.Get(context.Background(), "hot"); v != 1 || !found || err != nil {
 				bad.Add(1)
 			}
 		})
 	}
 	close(start)
+	// The load is held at the loader until every reader has started reading.
+	waitFor(t, "the load and 1,000 readers", func() bool { return ld.calls.Load() == 1 && reading.Load() == 1000 })
+	close(ld.hold)
 	wg.Wait()
 	if bad.Load() != 0 {
 		t.Fatalf("%d readers got a wrong answer", bad.Load())
