@@ -37,6 +37,7 @@ type reader[R any] func(context.Context) (R, error)
 func (f reader[R]) Read(ctx context.Context) (R, error) { return f(ctx) }
 
 func TestDoSharesOneLoad(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		var calls atomic.Int32
@@ -80,6 +81,7 @@ func TestDoSharesOneLoad(t *testing.T) {
 }
 
 func TestDoCallerCancelDoesNotCancelLoad(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		release := make(chan struct{})
@@ -118,6 +120,7 @@ func TestDoCallerCancelDoesNotCancelLoad(t *testing.T) {
 }
 
 func TestTimeoutDiscardsLateResult(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := Group[string, int]{Config: Config{Timeout: time.Second, TimeoutErr: errTimeout}}
 		release := make(chan struct{})
@@ -147,6 +150,7 @@ func TestTimeoutDiscardsLateResult(t *testing.T) {
 }
 
 func TestCommitRunsBeforeCallersReturn(t *testing.T) {
+	t.Parallel()
 	var g Group[string, int]
 	var written atomic.Bool
 	j := job[int]{
@@ -163,6 +167,7 @@ func TestCommitRunsBeforeCallersReturn(t *testing.T) {
 }
 
 func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		release := make(chan struct{})
@@ -194,6 +199,7 @@ func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
 // A caller that comes after Forget must not be handed the result of a load that began
 // before it: that is what lets a write hide the loads it overtook.
 func TestForgetDetachesTheLoadInFlight(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		var version atomic.Int32
@@ -231,6 +237,7 @@ func TestForgetDetachesTheLoadInFlight(t *testing.T) {
 }
 
 func TestJoinWaitsOnlyForALoadInFlight(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		if _, _, ok := g.Join(context.Background(), "k"); ok {
@@ -255,6 +262,7 @@ func TestJoinWaitsOnlyForALoadInFlight(t *testing.T) {
 }
 
 func TestLoadPanicBecomesTheErrorOfEveryCaller(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		errPanic := errors.New("recovered")
 		g := Group[string, int]{Config: Config{Recover: func(any) error { return errPanic }}}
@@ -275,6 +283,7 @@ func TestLoadPanicBecomesTheErrorOfEveryCaller(t *testing.T) {
 }
 
 func TestSharedSharesOneRead(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Shared[string, int]
 		var calls atomic.Int32
@@ -304,6 +313,7 @@ func TestSharedSharesOneRead(t *testing.T) {
 // A read that panics (a codec, a backend) must not hand the callers who shared it a
 // zero value without an error.
 func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := Shared[string, int]{Recover: func(v any) error { return errors.New("panic") }}
 		release := make(chan struct{})
@@ -327,6 +337,7 @@ func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
 }
 
 func TestSharedForgetDetachesTheReadInFlight(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Shared[string, int]
 		release := make(chan struct{})
