@@ -76,6 +76,7 @@ type user struct {
 // TestEveryMethodInEveryMode runs the whole API against a real redis-server in each
 // mode, and checks which layers each write reached.
 func TestEveryMethodInEveryMode(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := newRemote(t, srv.URL())
 	for _, mode := range []accelerator.Mode{accelerator.ModeLocal, accelerator.ModeRemote, accelerator.ModeBoth} {
@@ -158,11 +159,13 @@ func TestEveryMethodInEveryMode(t *testing.T) {
 // TestRemoteHitFillsLocalNoLongerThanRemote: an L1 entry filled from L2 must not
 // outlive the L2 entry, or an instance would serve a value Redis has already dropped.
 func TestRemoteHitFillsLocalNoLongerThanRemote(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := newRemote(t, srv.URL())
 	ctx := context.Background()
-	writer := newCache(t, accelerator.Options[string, string]{Remote: remote, RemoteTTL: 300 * time.Millisecond})
-	reader := newCache(t, accelerator.Options[string, string]{Remote: remote, LocalTTL: time.Hour})
+	clk := newFakeClock()
+	writer := newCache(t, accelerator.Options[string, string]{Remote: remote, RemoteTTL: 300 * time.Millisecond, Clock: clk})
+	reader := newCache(t, accelerator.Options[string, string]{Remote: remote, LocalTTL: time.Hour, Clock: clk})
 	must(t, writer.Set(ctx, "k", "v"))
 	if v, found, err := reader.Get(ctx, "k"); err != nil || !found || v != "v" {
 		t.Fatalf("reader Get = %q %v %v", v, found, err)
@@ -173,7 +176,7 @@ func TestRemoteHitFillsLocalNoLongerThanRemote(t *testing.T) {
 	if _, found, _ := reader.Get(ctx, "k"); !found || reader.MetricsSnapshot().LocalHits != 1 {
 		t.Fatal("the L2 hit did not fill L1")
 	}
-	time.Sleep(400 * time.Millisecond)
+	clk.Advance(300 * time.Millisecond) // the L2 entry, as its envelope says, expires now
 	if _, found, _ := reader.Get(ctx, "k", accelerator.DisableLoad()); found {
 		t.Fatal("L1 served the entry after its L2 copy expired")
 	}
@@ -182,6 +185,7 @@ func TestRemoteHitFillsLocalNoLongerThanRemote(t *testing.T) {
 // TestNegativeEntryIsSharedThroughRemote: a "not found" cached by one instance
 // answers another instance without a load.
 func TestNegativeEntryIsSharedThroughRemote(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := newRemote(t, srv.URL())
 	ld := &countingLoader[string, string]{data: map[string]string{}}
@@ -204,6 +208,7 @@ func TestNegativeEntryIsSharedThroughRemote(t *testing.T) {
 // and never come back as a value; they count as decode errors and the load
 // overwrites them.
 func TestCorruptRemoteValuesAreMissesThatGetOverwritten(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := newRemote(t, srv.URL())
 	ctx := context.Background()
@@ -259,6 +264,7 @@ func TestCorruptRemoteValuesAreMissesThatGetOverwritten(t *testing.T) {
 
 // TestRemoteKeysAreInjectiveAcrossAreas: areas holding ':' must not collide.
 func TestRemoteKeysAreInjectiveAcrossAreas(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := newRemote(t, srv.URL())
 	ctx := context.Background()
@@ -274,6 +280,7 @@ func TestRemoteKeysAreInjectiveAcrossAreas(t *testing.T) {
 
 // TestMGetCostsOneRoundTrip pins the batch contract: 100 keys in L2 are one MGET.
 func TestMGetCostsOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := &countingRemote{Remote: newRemote(t, srv.URL())}
 	ctx := context.Background()
@@ -312,6 +319,7 @@ func TestMGetCostsOneRoundTrip(t *testing.T) {
 // TestRemoteDown: with Redis gone a read falls through to the loader, a read without
 // loader and a write report the error, and a failed write leaves no stale L1 copy.
 func TestRemoteDown(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := newRemote(t, srv.URL())
 	ctx := context.Background()
@@ -357,6 +365,7 @@ func TestRemoteDown(t *testing.T) {
 // TestClusterBatchesNeverCrossSlots runs the batch paths over a real 3-master Redis
 // Cluster with keys spread over many slots.
 func TestClusterBatchesNeverCrossSlots(t *testing.T) {
+	t.Parallel()
 	cl := redistest.StartCluster(t, 3)
 	addrs := cl.Addrs()
 	remote, err := rueidisremote.NewFromURL("redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr="))
@@ -402,22 +411,27 @@ func TestClusterBatchesNeverCrossSlots(t *testing.T) {
 // TestStampedeWithRedisSharesTheRemoteRead: 1,000 readers of a key no layer holds cost
 // one load and a handful of L2 reads, not one GET per reader.
 func TestStampedeWithRedisSharesTheRemoteRead(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	remote := &countingRemote{Remote: newRemote(t, srv.URL())}
-	ld := &countingLoader[string, int]{data: map[string]int{"hot": 1}, delay: 20 * time.Millisecond}
+	ld := &countingLoader[string, int]{data: map[string]int{"hot": 1}, hold: make(chan struct{})}
 	c := newCache(t, accelerator.Options[string, int]{Remote: remote, Loader: ld, Area: "stampede"})
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	var bad atomic.Int32
+	var bad, reading atomic.Int32
 	for range 1000 {
 		wg.Go(func() {
 			<-start
+			reading.Add(1)
 			if v, found, err := c.Get(context.Background(), "hot"); v != 1 || !found || err != nil {
 				bad.Add(1)
 			}
 		})
 	}
 	close(start)
+	// The load is held at the loader until every reader has started reading.
+	waitFor(t, "the load and 1,000 readers", func() bool { return ld.calls.Load() == 1 && reading.Load() == 1000 })
+	close(ld.hold)
 	wg.Wait()
 	if bad.Load() != 0 {
 		t.Fatalf("%d readers got a wrong answer", bad.Load())

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/accelerator-go/accelerator"
@@ -23,15 +24,16 @@ type countingLoader[K comparable, V any] struct {
 	calls   atomic.Int32
 	mcalls  atomic.Int32
 	batches [][]K
-	delay   time.Duration
-	err     error
+	// hold, when set, makes Load wait until it is closed or its context ends.
+	hold chan struct{}
+	err  error
 }
 
 func (l *countingLoader[K, V]) Load(ctx context.Context, key K) (V, bool, error) {
 	l.calls.Add(1)
-	if l.delay > 0 {
+	if l.hold != nil {
 		select {
-		case <-time.After(l.delay):
+		case <-l.hold:
 		case <-ctx.Done():
 			var zero V
 			return zero, false, ctx.Err()
@@ -75,6 +77,7 @@ func newLocal[K comparable, V any](t testing.TB, opts accelerator.Options[K, V])
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	type key struct{ a, b int }
 	tests := []struct {
 		name string
@@ -145,6 +148,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestNewListsEveryBadOption(t *testing.T) {
+	t.Parallel()
 	_, err := accelerator.New(accelerator.Options[string, int]{LocalTTL: -1, RemoteTTL: -1, TTLJitter: 2})
 	if err == nil {
 		t.Fatal("New accepted bad options")
@@ -168,6 +172,7 @@ func (nopRemote) MSet(context.Context, []backend.Item) error               { ret
 func (nopRemote) Del(context.Context, ...string) error                     { return nil }
 
 func TestGetLoadsOnceThenHitsLocal(t *testing.T) {
+	t.Parallel()
 	ld := &countingLoader[string, string]{data: map[string]string{"a": "A"}}
 	c := newLocal(t, accelerator.Options[string, string]{Loader: ld})
 	ctx := context.Background()
@@ -187,6 +192,7 @@ func TestGetLoadsOnceThenHitsLocal(t *testing.T) {
 }
 
 func TestNotFoundIsCachedOnlyWithCacheNullValue(t *testing.T) {
+	t.Parallel()
 	for _, cacheNull := range []bool{false, true} {
 		t.Run(fmt.Sprint("CacheNullValue=", cacheNull), func(t *testing.T) {
 			ld := &countingLoader[string, string]{data: map[string]string{}}
@@ -212,8 +218,10 @@ func TestNotFoundIsCachedOnlyWithCacheNullValue(t *testing.T) {
 }
 
 func TestNullEntryExpiresAfterNullTTL(t *testing.T) {
+	t.Parallel()
 	ld := &countingLoader[string, string]{data: map[string]string{}}
-	c := newLocal(t, accelerator.Options[string, string]{Loader: ld, CacheNullValue: true, NullTTL: 30 * time.Millisecond})
+	clk := newFakeClock()
+	c := newLocal(t, accelerator.Options[string, string]{Loader: ld, CacheNullValue: true, NullTTL: 30 * time.Millisecond, Clock: clk})
 	ctx := context.Background()
 	c.Get(ctx, "k")
 	ld.mu.Lock()
@@ -222,7 +230,11 @@ func TestNullEntryExpiresAfterNullTTL(t *testing.T) {
 	if _, found, _ := c.Get(ctx, "k"); found {
 		t.Fatal("negative entry did not answer within NullTTL")
 	}
-	time.Sleep(60 * time.Millisecond)
+	clk.Advance(29 * time.Millisecond)
+	if _, found, _ := c.Get(ctx, "k"); found {
+		t.Fatal("negative entry did not answer within NullTTL")
+	}
+	clk.Advance(time.Millisecond)
 	v, found, err := c.Get(ctx, "k")
 	if err != nil || !found || v != "now here" {
 		t.Fatalf("after NullTTL Get = %q, %v, %v", v, found, err)
@@ -230,12 +242,15 @@ func TestNullEntryExpiresAfterNullTTL(t *testing.T) {
 }
 
 func TestLocalEntryExpiresAfterLocalTTL(t *testing.T) {
+	t.Parallel()
 	ld := &countingLoader[string, int]{data: map[string]int{"k": 1}}
-	c := newLocal(t, accelerator.Options[string, int]{Loader: ld, LocalTTL: 30 * time.Millisecond})
+	clk := newFakeClock()
+	c := newLocal(t, accelerator.Options[string, int]{Loader: ld, LocalTTL: 30 * time.Millisecond, Clock: clk})
 	ctx := context.Background()
 	c.Get(ctx, "k")
+	clk.Advance(29 * time.Millisecond)
 	c.Get(ctx, "k")
-	time.Sleep(60 * time.Millisecond)
+	clk.Advance(time.Millisecond)
 	c.Get(ctx, "k")
 	if n := ld.calls.Load(); n != 2 {
 		t.Fatalf("loader called %d times, want 2 (one per TTL period)", n)
@@ -243,6 +258,7 @@ func TestLocalEntryExpiresAfterLocalTTL(t *testing.T) {
 }
 
 func TestDisableLoadIsCacheOnly(t *testing.T) {
+	t.Parallel()
 	ld := &countingLoader[string, int]{data: map[string]int{"k": 1}}
 	c := newLocal(t, accelerator.Options[string, int]{Loader: ld, MLoader: ld})
 	ctx := context.Background()
@@ -262,151 +278,172 @@ func TestDisableLoadIsCacheOnly(t *testing.T) {
 }
 
 // Regression: a cold key read by many goroutines at once must reach the source once
-// (cache stampede / penetration protection).
+// (cache stampede / penetration protection). The load is held until every reader has
+// arrived, so all of them overlap it.
 func TestStampedeOfOneColdKeyLoadsOnce(t *testing.T) {
-	ld := &countingLoader[string, int]{data: map[string]int{"hot": 9}, delay: 50 * time.Millisecond}
-	c := newLocal(t, accelerator.Options[string, int]{Loader: ld})
-	const n = 1000
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	var bad atomic.Int32
-	for range n {
-		wg.Go(func() {
-			<-start
-			v, found, err := c.Get(context.Background(), "hot")
-			if err != nil || !found || v != 9 {
-				bad.Add(1)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if bad.Load() != 0 {
-		t.Fatalf("%d of %d readers got a wrong answer", bad.Load(), n)
-	}
-	if got := ld.calls.Load(); got != 1 {
-		t.Fatalf("loader called %d times for %d concurrent readers, want 1", got, n)
-	}
-	if m := c.MetricsSnapshot(); m.SharedLoads == 0 {
-		t.Fatalf("no shared loads counted: %+v", m)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ld := &countingLoader[string, int]{data: map[string]int{"hot": 9}, hold: make(chan struct{})}
+		c := newLocal(t, accelerator.Options[string, int]{Loader: ld, Clock: newFakeClock()})
+		const n = 1000
+		var wg sync.WaitGroup
+		var bad atomic.Int32
+		for range n {
+			wg.Go(func() {
+				v, found, err := c.Get(context.Background(), "hot")
+				if err != nil || !found || v != 9 {
+					bad.Add(1)
+				}
+			})
+		}
+		synctest.Wait() // every reader waits, and so does the load
+		close(ld.hold)
+		wg.Wait()
+		if bad.Load() != 0 {
+			t.Fatalf("%d of %d readers got a wrong answer", bad.Load(), n)
+		}
+		if got := ld.calls.Load(); got != 1 {
+			t.Fatalf("loader called %d times for %d concurrent readers, want 1", got, n)
+		}
+		if m := c.MetricsSnapshot(); m.SharedLoads != n-1 {
+			t.Fatalf("SharedLoads = %d, want %d (every reader but the leader): %+v", m.SharedLoads, n-1, m)
+		}
+	})
 }
 
+// The load is held at the loader while the reader that started it cancels: that
+// reader returns at once, and the others get the value once the load is let go.
 func TestCancelledReaderDoesNotFailOthers(t *testing.T) {
-	ld := &countingLoader[string, int]{data: map[string]int{"k": 3}, delay: 100 * time.Millisecond}
-	c := newLocal(t, accelerator.Options[string, int]{Loader: ld})
-	ctx, cancel := context.WithCancel(context.Background())
-	first := make(chan error, 1)
-	go func() {
-		_, _, err := c.Get(ctx, "k")
-		first <- err
-	}()
-	time.Sleep(10 * time.Millisecond) // the first reader leads the load
-	var wg sync.WaitGroup
-	var bad atomic.Int32
-	for range 50 {
-		wg.Go(func() {
-			v, found, err := c.Get(context.Background(), "k")
-			if err != nil || !found || v != 3 {
-				bad.Add(1)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ld := &countingLoader[string, int]{data: map[string]int{"k": 3}, hold: make(chan struct{})}
+		c := newLocal(t, accelerator.Options[string, int]{Loader: ld, Clock: newFakeClock()})
+		ctx, cancel := context.WithCancel(context.Background())
+		first := make(chan error, 1)
+		go func() {
+			_, _, err := c.Get(ctx, "k")
+			first <- err
+		}()
+		synctest.Wait() // the first reader leads the load
+		var wg sync.WaitGroup
+		var bad atomic.Int32
+		for range 50 {
+			wg.Go(func() {
+				v, found, err := c.Get(context.Background(), "k")
+				if err != nil || !found || v != 3 {
+					bad.Add(1)
+				}
+			})
+		}
+		synctest.Wait()
+		cancel()
+		synctest.Wait()
+		select {
+		case err := <-first:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled reader got %v, want context.Canceled", err)
 			}
-		})
-	}
-	time.Sleep(10 * time.Millisecond)
-	cancel()
-	start := time.Now()
-	if err := <-first; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled reader got %v, want context.Canceled", err)
-	}
-	if waited := time.Since(start); waited > 50*time.Millisecond {
-		t.Fatalf("cancelled reader returned %v after its cancel", waited)
-	}
-	wg.Wait()
-	if bad.Load() != 0 {
-		t.Fatalf("%d readers failed after another reader's cancel", bad.Load())
-	}
-	if ld.calls.Load() != 1 {
-		t.Fatalf("loader called %d times, want 1", ld.calls.Load())
-	}
-	if _, found, _ := c.Get(context.Background(), "k", accelerator.DisableLoad()); !found {
-		t.Fatal("the load started by the cancelled reader was not cached")
-	}
+		default:
+			t.Fatal("the cancelled reader waits for the load it started")
+		}
+		close(ld.hold)
+		wg.Wait()
+		if bad.Load() != 0 {
+			t.Fatalf("%d readers failed after another reader's cancel", bad.Load())
+		}
+		if ld.calls.Load() != 1 {
+			t.Fatalf("loader called %d times, want 1", ld.calls.Load())
+		}
+		if _, found, _ := c.Get(context.Background(), "k", accelerator.DisableLoad()); !found {
+			t.Fatal("the load started by the cancelled reader was not cached")
+		}
+	})
 }
 
 func TestPanickingLoader(t *testing.T) {
-	var calls atomic.Int32
-	release := make(chan struct{})
-	ld := accelerator.LoaderFunc[string, int](func(ctx context.Context, key string) (int, bool, error) {
-		if calls.Add(1) == 1 {
-			<-release
-			panic("boom")
-		}
-		return 1, true, nil
-	})
-	c := newLocal(t, accelerator.Options[string, int]{Loader: ld})
-	leader := make(chan any, 1)
-	go func() {
-		defer func() { leader <- recover() }()
-		c.Get(context.Background(), "k")
-	}()
-	time.Sleep(10 * time.Millisecond)
-	waiter := make(chan error, 1)
-	go func() {
-		_, _, err := c.Get(context.Background(), "k")
-		waiter <- err
-	}()
-	time.Sleep(10 * time.Millisecond)
-	close(release)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		release := make(chan struct{})
+		ld := accelerator.LoaderFunc[string, int](func(ctx context.Context, key string) (int, bool, error) {
+			if calls.Add(1) == 1 {
+				<-release
+				panic("boom")
+			}
+			return 1, true, nil
+		})
+		c := newLocal(t, accelerator.Options[string, int]{Loader: ld, Clock: newFakeClock()})
+		leader := make(chan any, 1)
+		go func() {
+			defer func() { leader <- recover() }()
+			c.Get(context.Background(), "k")
+		}()
+		synctest.Wait() // the first reader leads the load
+		waiter := make(chan error, 1)
+		go func() {
+			_, _, err := c.Get(context.Background(), "k")
+			waiter <- err
+		}()
+		synctest.Wait() // the second reader waits for it
+		close(release)
 
-	p := <-leader
-	pe, ok := p.(*accelerator.PanicError)
-	if !ok || pe.Value != "boom" || !strings.Contains(string(pe.Stack), "cache_test.go") {
-		t.Fatalf("leader recovered %#v, want *PanicError with the loader's stack", p)
-	}
-	var wpe *accelerator.PanicError
-	if err := <-waiter; !errors.As(err, &wpe) {
-		t.Fatalf("waiter got %v, want a *PanicError", err)
-	}
-	v, found, err := c.Get(context.Background(), "k")
-	if err != nil || !found || v != 1 || calls.Load() != 2 {
-		t.Fatalf("after the panic Get = %v %v %v with %d calls: the panic's result was cached", v, found, err, calls.Load())
-	}
-	if m := c.MetricsSnapshot(); m.LoadPanics != 1 {
-		t.Fatalf("LoadPanics = %d, want 1", m.LoadPanics)
-	}
+		p := <-leader
+		pe, ok := p.(*accelerator.PanicError)
+		if !ok || pe.Value != "boom" || !strings.Contains(string(pe.Stack), "cache_test.go") {
+			t.Fatalf("leader recovered %#v, want *PanicError with the loader's stack", p)
+		}
+		var wpe *accelerator.PanicError
+		if err := <-waiter; !errors.As(err, &wpe) {
+			t.Fatalf("waiter got %v, want a *PanicError", err)
+		}
+		v, found, err := c.Get(context.Background(), "k")
+		if err != nil || !found || v != 1 || calls.Load() != 2 {
+			t.Fatalf("after the panic Get = %v %v %v with %d calls: the panic's result was cached", v, found, err, calls.Load())
+		}
+		if m := c.MetricsSnapshot(); m.LoadPanics != 1 {
+			t.Fatalf("LoadPanics = %d, want 1", m.LoadPanics)
+		}
+	})
 }
 
+// The loader timeout is a timer: in the bubble it fires at 30ms of the bubble's time,
+// as soon as every goroutine waits.
 func TestLoaderTimeout(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	var calls atomic.Int32
-	ld := accelerator.LoaderFunc[string, int](func(ctx context.Context, key string) (int, bool, error) {
-		if calls.Add(1) == 1 {
-			<-release // ignores ctx: the cache must not wait for it
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		var calls atomic.Int32
+		ld := accelerator.LoaderFunc[string, int](func(ctx context.Context, key string) (int, bool, error) {
+			if calls.Add(1) == 1 {
+				<-release // ignores ctx: the cache must not wait for it
+			}
+			return int(calls.Load()), true, nil
+		})
+		const timeout = 30 * time.Millisecond
+		c := newLocal(t, accelerator.Options[string, int]{Loader: ld, LoaderTimeout: timeout, Clock: newFakeClock()})
+		start := time.Now()
+		_, _, err := c.Get(context.Background(), "k")
+		if !errors.Is(err, accelerator.ErrLoaderTimeout) {
+			t.Fatalf("Get = %v, want ErrLoaderTimeout", err)
 		}
-		return int(calls.Load()), true, nil
+		if d := time.Since(start); d > timeout {
+			t.Fatalf("Get returned after %v, not at the loader timeout", d)
+		}
+		release <- struct{}{} // the late loader returns 1 now
+		synctest.Wait()       // and its goroutine has ended
+		v, _, err := c.Get(context.Background(), "k")
+		if err != nil || v != 2 {
+			t.Fatalf("Get after timeout = %v, %v; want a fresh load (2): the late result was cached", v, err)
+		}
+		if m := c.MetricsSnapshot(); m.LoadTimeouts != 1 {
+			t.Fatalf("LoadTimeouts = %d, want 1", m.LoadTimeouts)
+		}
 	})
-	c := newLocal(t, accelerator.Options[string, int]{Loader: ld, LoaderTimeout: 30 * time.Millisecond})
-	start := time.Now()
-	_, _, err := c.Get(context.Background(), "k")
-	if !errors.Is(err, accelerator.ErrLoaderTimeout) {
-		t.Fatalf("Get = %v, want ErrLoaderTimeout", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("Get returned after %v, not at the loader timeout", d)
-	}
-	release <- struct{}{} // the late loader returns 1 now
-	time.Sleep(20 * time.Millisecond)
-	v, _, err := c.Get(context.Background(), "k")
-	if err != nil || v != 2 {
-		t.Fatalf("Get after timeout = %v, %v; want a fresh load (2): the late result was cached", v, err)
-	}
-	if m := c.MetricsSnapshot(); m.LoadTimeouts != 1 {
-		t.Fatalf("LoadTimeouts = %d, want 1", m.LoadTimeouts)
-	}
 }
 
 func TestLoaderErrorIsReturnedAndNotCached(t *testing.T) {
+	t.Parallel()
 	errDB := errors.New("db down")
 	ld := &countingLoader[string, int]{data: map[string]int{"k": 1}, err: errDB}
 	c := newLocal(t, accelerator.Options[string, int]{Loader: ld, CacheNullValue: true})
@@ -422,6 +459,7 @@ func TestLoaderErrorIsReturnedAndNotCached(t *testing.T) {
 }
 
 func TestMGetLoadsOnlyMissesInOneCall(t *testing.T) {
+	t.Parallel()
 	ld := &countingLoader[int, string]{data: map[int]string{1: "a", 2: "b", 3: "c", 4: "d"}}
 	extra := accelerator.MLoaderFunc[int, string](func(ctx context.Context, keys []int) (map[int]string, error) {
 		m, err := ld.MLoad(ctx, keys)
@@ -454,38 +492,57 @@ func TestMGetLoadsOnlyMissesInOneCall(t *testing.T) {
 	}
 }
 
+// Every load waits at the loader until no more can start: as many as run at once
+// then is the bound.
 func TestMGetWithoutMLoaderBoundsParallelLoads(t *testing.T) {
-	var inFlight, peak atomic.Int32
-	ld := accelerator.LoaderFunc[int, int](func(ctx context.Context, key int) (int, bool, error) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var inFlight, peak atomic.Int32
+		release := make(chan struct{})
+		ld := accelerator.LoaderFunc[int, int](func(ctx context.Context, key int) (int, bool, error) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
 			}
+			<-release
+			return key * 10, key%2 == 0, nil
+		})
+		c := newLocal(t, accelerator.Options[int, int]{Loader: ld, LoadConcurrency: 4, Clock: newFakeClock()})
+		keys := make([]int, 40)
+		for i := range keys {
+			keys[i] = i
 		}
-		time.Sleep(5 * time.Millisecond)
-		return key * 10, key%2 == 0, nil
+		type result struct {
+			got map[int]int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			got, err := c.MGet(context.Background(), keys)
+			done <- result{got, err}
+		}()
+		synctest.Wait() // as many loads as may run are waiting at the loader
+		running := inFlight.Load()
+		close(release)
+		r := <-done
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if len(r.got) != 20 || r.got[38] != 380 {
+			t.Fatalf("MGet returned %d values (%v), want the 20 even keys", len(r.got), r.got)
+		}
+		if p := peak.Load(); p > 4 || p < 2 || running != p {
+			t.Fatalf("peak parallel loads %d (%d at once while held), want between 2 and LoadConcurrency=4", p, running)
+		}
 	})
-	c := newLocal(t, accelerator.Options[int, int]{Loader: ld, LoadConcurrency: 4})
-	keys := make([]int, 40)
-	for i := range keys {
-		keys[i] = i
-	}
-	got, err := c.MGet(context.Background(), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 20 || got[38] != 380 {
-		t.Fatalf("MGet returned %d values (%v), want the 20 even keys", len(got), got)
-	}
-	if p := peak.Load(); p > 4 || p < 2 {
-		t.Fatalf("peak parallel loads %d, want between 2 and LoadConcurrency=4", p)
-	}
 }
 
 func TestMGetJoinsPerKeyErrors(t *testing.T) {
+	t.Parallel()
 	errOdd := errors.New("odd key")
 	ld := accelerator.LoaderFunc[int, int](func(ctx context.Context, key int) (int, bool, error) {
 		if key%2 == 1 {
@@ -508,6 +565,7 @@ func TestMGetJoinsPerKeyErrors(t *testing.T) {
 }
 
 func TestMGetMLoadErrorKeepsCachedValues(t *testing.T) {
+	t.Parallel()
 	errDB := errors.New("db down")
 	ld := &countingLoader[int, int]{data: map[int]int{}, err: errDB}
 	c := newLocal(t, accelerator.Options[int, int]{MLoader: ld})
@@ -519,6 +577,7 @@ func TestMGetMLoadErrorKeepsCachedValues(t *testing.T) {
 }
 
 func TestSetDelMSetMDelLocal(t *testing.T) {
+	t.Parallel()
 	c := newLocal(t, accelerator.Options[string, int]{})
 	ctx := context.Background()
 	must(t, c.Set(ctx, "a", 1))
@@ -538,6 +597,7 @@ func TestSetDelMSetMDelLocal(t *testing.T) {
 }
 
 func TestWarmupLoadsOnlyUncachedKeysInBatches(t *testing.T) {
+	t.Parallel()
 	data := map[int]int{}
 	for i := range 25 {
 		data[i] = i
@@ -572,6 +632,7 @@ func TestWarmupLoadsOnlyUncachedKeysInBatches(t *testing.T) {
 }
 
 func TestOnlyMLoaderServesGet(t *testing.T) {
+	t.Parallel()
 	ld := &countingLoader[string, int]{data: map[string]int{"k": 8}}
 	c := newLocal(t, accelerator.Options[string, int]{MLoader: ld})
 	v, found, err := c.Get(context.Background(), "k")
@@ -581,6 +642,7 @@ func TestOnlyMLoaderServesGet(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	t.Parallel()
 	c, err := accelerator.New(accelerator.Options[string, int]{})
 	must(t, err)
 	must(t, c.Close())
@@ -621,24 +683,25 @@ func (r *recordingLocal) Clear()          { r.mu.Lock(); clear(r.entries); r.mu.
 func (r *recordingLocal) Len() int        { r.mu.Lock(); defer r.mu.Unlock(); return len(r.entries) }
 
 func TestTTLJitterSpreadsExpiry(t *testing.T) {
+	t.Parallel()
 	rec := &recordingLocal{entries: map[string]backend.Entry[int]{}}
 	const ttl = 100 * time.Second
-	c := newLocal(t, accelerator.Options[string, int]{Local: rec, LocalTTL: ttl, TTLJitter: 0.2})
+	clk := newFakeClock()
+	c := newLocal(t, accelerator.Options[string, int]{Local: rec, LocalTTL: ttl, TTLJitter: 0.2, Clock: clk})
 	items := map[string]int{}
 	for i := range 1000 {
 		items[fmt.Sprint(i)] = i
 	}
-	before := time.Now().UnixNano()
+	now := clk.NowNano()
 	must(t, c.MSet(context.Background(), items))
-	after := time.Now().UnixNano()
 	lo, hi := int64(1<<62), int64(0)
 	for _, e := range rec.entries {
 		lo, hi = min(lo, e.ExpireAt), max(hi, e.ExpireAt)
 	}
-	if hi > after+int64(ttl)+int64(10*time.Millisecond) {
+	if hi > now+int64(ttl) {
 		t.Fatalf("an entry expires after the configured TTL")
 	}
-	if lo < before+int64(0.8*float64(ttl))-int64(10*time.Millisecond) {
+	if lo < now+int64(0.8*float64(ttl)) {
 		t.Fatalf("an entry expires before ttl·(1−jitter)")
 	}
 	if spread := time.Duration(hi - lo); spread < ttl*15/100 {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/accelerator-go/accelerator"
@@ -17,8 +17,9 @@ type switchLoader struct {
 	calls   atomic.Int32
 	version atomic.Int32
 	failing atomic.Bool
-	hang    atomic.Bool
-	delay   time.Duration
+	// hold, when set, makes each call wait until release is closed; a call whose
+	// context ends first fails with errSource.
+	hold    atomic.Bool
 	release chan struct{}
 }
 
@@ -26,15 +27,12 @@ var errSource = errors.New("source unavailable")
 
 func (l *switchLoader) Load(ctx context.Context, key string) (string, bool, error) {
 	l.calls.Add(1)
-	if l.delay > 0 {
-		time.Sleep(l.delay)
-	}
-	if l.hang.Load() {
+	if l.hold.Load() {
 		select {
 		case <-l.release:
 		case <-ctx.Done():
+			return "", false, errSource
 		}
-		return "", false, errSource
 	}
 	if l.failing.Load() {
 		return "", false, errSource
@@ -55,16 +53,18 @@ func (l *switchLoader) MLoad(ctx context.Context, keys []string) (map[string]str
 }
 
 func TestStaleOnErrorServesStaleCopyOnlyWithAllowStale(t *testing.T) {
+	t.Parallel()
 	ld := &switchLoader{}
+	clk := newFakeClock()
 	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: ld, LocalTTL: 30 * time.Millisecond, StaleTTL: 300 * time.Millisecond,
+		Loader: ld, LocalTTL: 30 * time.Millisecond, StaleTTL: 300 * time.Millisecond, Clock: clk,
 	})
 	ctx := context.Background()
 	if v, _, err := c.Get(ctx, "k"); err != nil || v != "k@v0" {
 		t.Fatalf("Get = %q %v", v, err)
 	}
 	ld.failing.Store(true)
-	time.Sleep(50 * time.Millisecond) // expired, inside the stale window
+	clk.Advance(50 * time.Millisecond) // expired, inside the stale window
 
 	if _, _, err := c.Get(ctx, "k"); !errors.Is(err, errSource) {
 		t.Fatalf("Get without AllowStale = %v, want the loader error", err)
@@ -84,42 +84,54 @@ func TestStaleOnErrorServesStaleCopyOnlyWithAllowStale(t *testing.T) {
 	}
 
 	ld.failing.Store(true)
-	time.Sleep(350 * time.Millisecond) // past expiry and stale window
+	clk.Advance(350 * time.Millisecond) // past expiry and stale window
 	if _, _, err := c.Get(ctx, "k", accelerator.AllowStale()); !errors.Is(err, errSource) {
 		t.Fatalf("after the stale window Get = %v, want the loader error: a stale copy outlived its window", err)
 	}
 }
 
+// The loader timeout is a timer: in the bubble it fires as soon as every goroutine
+// waits, at 50ms of the bubble's time, whatever the machine's load.
 func TestStaleOnErrorCoversLoaderTimeout(t *testing.T) {
-	ld := &switchLoader{release: make(chan struct{})}
-	defer close(ld.release)
-	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: ld, LocalTTL: 20 * time.Millisecond, StaleTTL: time.Second, LoaderTimeout: 50 * time.Millisecond,
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ld := &switchLoader{release: make(chan struct{})}
+		defer close(ld.release)
+		clk := newFakeClock()
+		c := newLocal(t, accelerator.Options[string, string]{
+			Loader: ld, LocalTTL: 20 * time.Millisecond, StaleTTL: time.Second, LoaderTimeout: 50 * time.Millisecond, Clock: clk,
+		})
+		ctx := context.Background()
+		c.Get(ctx, "k")
+		clk.Advance(30 * time.Millisecond)
+		ld.hold.Store(true)
+		start := time.Now()
+		v, found, err := c.Get(ctx, "k", accelerator.AllowStale())
+		if err != nil || !found || v != "k@v0" {
+			t.Fatalf("Get with a loader past its timeout = %q %v %v, want the stale copy", v, found, err)
+		}
+		if d := time.Since(start); d > 50*time.Millisecond {
+			t.Fatalf("the stale copy came after %v of the bubble's time, later than the loader timeout (50ms)", d)
+		}
+		if _, _, err := c.Get(ctx, "k"); !errors.Is(err, accelerator.ErrLoaderTimeout) {
+			t.Fatalf("Get without AllowStale = %v, want ErrLoaderTimeout", err)
+		}
 	})
-	ctx := context.Background()
-	c.Get(ctx, "k")
-	time.Sleep(30 * time.Millisecond)
-	ld.hang.Store(true)
-	v, found, err := c.Get(ctx, "k", accelerator.AllowStale())
-	if err != nil || !found || v != "k@v0" {
-		t.Fatalf("Get with a loader past its timeout = %q %v %v, want the stale copy", v, found, err)
-	}
-	if _, _, err := c.Get(ctx, "k"); !errors.Is(err, accelerator.ErrLoaderTimeout) {
-		t.Fatalf("Get without AllowStale = %v, want ErrLoaderTimeout", err)
-	}
 }
 
 func TestMGetWithFailingMLoadServesStaleAndNamesFailedKeys(t *testing.T) {
+	t.Parallel()
 	ld := &switchLoader{}
+	clk := newFakeClock()
 	c := newLocal(t, accelerator.Options[string, string]{
-		MLoader: ld, LocalTTL: 30 * time.Millisecond, StaleTTL: time.Second,
+		MLoader: ld, LocalTTL: 30 * time.Millisecond, StaleTTL: time.Second, Clock: clk,
 	})
 	ctx := context.Background()
 	if _, err := c.MGet(ctx, []string{"a", "b"}); err != nil {
 		t.Fatal(err)
 	}
 	must(t, c.Set(ctx, "fresh", "f"))
-	time.Sleep(40 * time.Millisecond)
+	clk.Advance(40 * time.Millisecond)
 	must(t, c.Set(ctx, "fresh", "f"))
 	ld.failing.Store(true)
 
@@ -137,109 +149,136 @@ func TestMGetWithFailingMLoadServesStaleAndNamesFailedKeys(t *testing.T) {
 	}
 }
 
+// The refresh is held at the loader until the test lets it go: every read inside the
+// window must have returned the cached value by then, and only one refresh started.
 func TestRefreshAheadReloadsInBackgroundOnce(t *testing.T) {
-	ld := &switchLoader{delay: 50 * time.Millisecond}
-	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: ld, LocalTTL: 300 * time.Millisecond, RefreshAhead: 250 * time.Millisecond,
-	})
-	ctx := context.Background()
-	c.Get(ctx, "k")
-	ld.version.Store(1)
-	time.Sleep(80 * time.Millisecond) // 220ms left: inside the window
-
-	var wg sync.WaitGroup
-	var slow atomic.Int32
-	for range 50 {
-		wg.Go(func() {
-			start := time.Now()
-			v, _, err := c.Get(ctx, "k")
-			if err != nil || v != "k@v0" {
-				t.Errorf("read in the window = %q %v, want the cached value", v, err)
-			}
-			if time.Since(start) > 30*time.Millisecond {
-				slow.Add(1)
-			}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ld := &switchLoader{release: make(chan struct{})}
+		clk := newFakeClock()
+		c := newLocal(t, accelerator.Options[string, string]{
+			Loader: ld, LocalTTL: 300 * time.Millisecond, RefreshAhead: 250 * time.Millisecond, Clock: clk,
 		})
-	}
-	wg.Wait()
-	if slow.Load() != 0 {
-		t.Fatalf("%d reads waited for the refresh", slow.Load())
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for ld.calls.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(80 * time.Millisecond)
-	if n := ld.calls.Load(); n != 2 {
-		t.Fatalf("loader called %d times, want 2 (one load, one refresh)", n)
-	}
-	if v, _, _ := c.Get(ctx, "k", accelerator.DisableLoad()); v != "k@v1" {
-		t.Fatalf("after the refresh Get = %q, want k@v1", v)
-	}
-	m := c.MetricsSnapshot()
-	if m.RefreshAttempts != 1 || m.RefreshSuccesses != 1 {
-		t.Fatalf("refresh metrics %+v", m)
-	}
+		ctx := context.Background()
+		c.Get(ctx, "k")
+		ld.version.Store(1)
+		ld.hold.Store(true)
+		clk.Advance(80 * time.Millisecond) // 220ms left: inside the window
+
+		var returned atomic.Int32
+		for range 50 {
+			go func() {
+				v, _, err := c.Get(ctx, "k")
+				if err != nil || v != "k@v0" {
+					t.Errorf("read in the window = %q %v, want the cached value", v, err)
+				}
+				returned.Add(1)
+			}()
+		}
+		synctest.Wait() // every goroutine has returned or is blocked: only the refresh may be
+		if n := returned.Load(); n != 50 {
+			t.Fatalf("%d of 50 reads waited for the refresh", 50-n)
+		}
+		if n := ld.calls.Load(); n != 2 {
+			t.Fatalf("loader called %d times during the window, want 2 (one load, one refresh)", n)
+		}
+		close(ld.release)
+		synctest.Wait() // the refresh has finished
+		if n := ld.calls.Load(); n != 2 {
+			t.Fatalf("loader called %d times, want 2 (one load, one refresh)", n)
+		}
+		if v, _, _ := c.Get(ctx, "k", accelerator.DisableLoad()); v != "k@v1" {
+			t.Fatalf("after the refresh Get = %q, want k@v1", v)
+		}
+		m := c.MetricsSnapshot()
+		if m.RefreshAttempts != 1 || m.RefreshSuccesses != 1 {
+			t.Fatalf("refresh metrics %+v", m)
+		}
+	})
 }
 
 func TestFailedRefreshKeepsOldValueAndBacksOff(t *testing.T) {
-	ld := &switchLoader{}
-	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: ld, LocalTTL: 400 * time.Millisecond, RefreshAhead: 350 * time.Millisecond,
-	})
-	ctx := context.Background()
-	c.Get(ctx, "k")
-	ld.failing.Store(true)
-	time.Sleep(60 * time.Millisecond)
-	for range 20 {
-		if v, _, err := c.Get(ctx, "k"); err != nil || v != "k@v0" {
-			t.Fatalf("read during failing refresh = %q %v, want the old value", v, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := ld.calls.Load(); n != 2 {
-		t.Fatalf("loader called %d times, want 2: a failed refresh must back off", n)
-	}
-	if m := c.MetricsSnapshot(); m.RefreshFailures != 1 {
-		t.Fatalf("RefreshFailures = %d, want 1", m.RefreshFailures)
-	}
-}
-
-func TestUnreadEntriesAreNotRefreshed(t *testing.T) {
-	ld := &switchLoader{}
-	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: ld, LocalTTL: 50 * time.Millisecond, RefreshAhead: 40 * time.Millisecond,
-	})
-	c.Get(context.Background(), "k")
-	time.Sleep(200 * time.Millisecond)
-	if n := ld.calls.Load(); n != 1 {
-		t.Fatalf("loader called %d times for a key nobody read, want 1", n)
-	}
-}
-
-func TestProbabilisticRefreshReloadsBeforeExpiry(t *testing.T) {
-	ld := &switchLoader{delay: 20 * time.Millisecond}
-	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: ld, LocalTTL: 300 * time.Millisecond, RefreshAhead: 200 * time.Millisecond,
-		RefreshPolicy: accelerator.RefreshProbabilistic, RefreshBeta: 10,
-	})
-	ctx := context.Background()
-	c.Get(ctx, "k")
-	ld.version.Store(1)
-	// The moving load cost is about 3.4ms after one 20ms load: with beta 10 a read
-	// refreshes with probability exp(−left/34ms), so one read a millisecond refreshes
-	// long before the entry expires.
-	deadline := time.Now().Add(280 * time.Millisecond)
-	for time.Now().Before(deadline) && c.MetricsSnapshot().RefreshAttempts == 0 {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ld := &switchLoader{}
+		clk := newFakeClock()
+		c := newLocal(t, accelerator.Options[string, string]{
+			Loader: ld, LocalTTL: 400 * time.Millisecond, RefreshAhead: 350 * time.Millisecond, Clock: clk,
+		})
+		ctx := context.Background()
 		c.Get(ctx, "k")
-		time.Sleep(time.Millisecond)
-	}
-	if c.MetricsSnapshot().RefreshAttempts != 1 {
-		t.Fatalf("no probabilistic refresh before expiry: %+v", c.MetricsSnapshot())
-	}
-	if m := c.MetricsSnapshot(); m.LocalMisses != 1 {
-		t.Fatalf("a read missed while the entry was refreshed ahead: %+v", m)
-	}
+		ld.failing.Store(true)
+		clk.Advance(60 * time.Millisecond)
+		// Each read comes after the refresh it may have started has failed, 5ms apart,
+		// all within the backoff (1s) and before the entry expires.
+		for range 20 {
+			if v, _, err := c.Get(ctx, "k"); err != nil || v != "k@v0" {
+				t.Fatalf("read during failing refresh = %q %v, want the old value", v, err)
+			}
+			synctest.Wait()
+			clk.Advance(5 * time.Millisecond)
+		}
+		if n := ld.calls.Load(); n != 2 {
+			t.Fatalf("loader called %d times, want 2: a failed refresh must back off", n)
+		}
+		if m := c.MetricsSnapshot(); m.RefreshFailures != 1 {
+			t.Fatalf("RefreshFailures = %d, want 1", m.RefreshFailures)
+		}
+	})
+}
+
+// Time passes through k's refresh window and past its expiry, and every goroutine
+// the cache may have started gets to run, but nobody reads k: it is never reloaded.
+func TestUnreadEntriesAreNotRefreshed(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ld := &switchLoader{}
+		clk := newFakeClock()
+		c := newLocal(t, accelerator.Options[string, string]{
+			Loader: ld, LocalTTL: 50 * time.Millisecond, RefreshAhead: 40 * time.Millisecond, Clock: clk,
+		})
+		c.Get(context.Background(), "k")
+		for range 20 {
+			clk.Advance(10 * time.Millisecond)
+			synctest.Wait()
+		}
+		if n := ld.calls.Load(); n != 1 {
+			t.Fatalf("loader called %d times for a key nobody read, want 1", n)
+		}
+	})
+}
+
+// In the bubble a load takes no time, so the moving load cost after one load is 7/8
+// of the initial 1ms: with beta 40 a read with left to live refreshes with
+// probability exp(−left/35ms). One read per millisecond from the start of the window
+// (200ms left) to 20ms left refreshes with a probability above 1 − 1e-9.
+func TestProbabilisticRefreshReloadsBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ld := &switchLoader{}
+		clk := newFakeClock()
+		c := newLocal(t, accelerator.Options[string, string]{
+			Loader: ld, LocalTTL: 300 * time.Millisecond, RefreshAhead: 200 * time.Millisecond,
+			RefreshPolicy: accelerator.RefreshProbabilistic, RefreshBeta: 40, Clock: clk,
+		})
+		ctx := context.Background()
+		c.Get(ctx, "k")
+		ld.version.Store(1)
+		for i := 0; i < 280 && c.MetricsSnapshot().RefreshAttempts == 0; i++ {
+			clk.Advance(time.Millisecond)
+			c.Get(ctx, "k")
+		}
+		synctest.Wait() // the refresh, if any, has finished
+		if c.MetricsSnapshot().RefreshAttempts != 1 {
+			t.Fatalf("no probabilistic refresh before expiry: %+v", c.MetricsSnapshot())
+		}
+		if m := c.MetricsSnapshot(); m.LocalMisses != 1 || m.RefreshSuccesses != 1 {
+			t.Fatalf("a read missed while the entry was refreshed ahead: %+v", m)
+		}
+		if v, _, _ := c.Get(ctx, "k", accelerator.DisableLoad()); v != "k@v1" {
+			t.Fatalf("after the refresh Get = %q, want k@v1", v)
+		}
+	})
 }
 
 func TestL1HitWithRefreshAheadDoesNotAllocate(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestDefaultKeyEncoder(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		encode func() []byte // nil when K has no default encoder
@@ -69,6 +70,7 @@ func encodeWithDefault[K comparable](key K) func() []byte {
 }
 
 func TestKeyEncoderFunc(t *testing.T) {
+	t.Parallel()
 	var enc KeyEncoder[int] = KeyEncoderFunc[int](func(dst []byte, key int) []byte {
 		return strconv.AppendInt(append(dst, 'k'), int64(key), 16)
 	})
@@ -139,6 +141,7 @@ func checkKeyEncoder[K comparable](t *testing.T, enc KeyEncoder[K], a, b K, pars
 }
 
 func TestDefaultKeyDecoderInvertsTheEncoder(t *testing.T) {
+	t.Parallel()
 	roundTrip(t, "a:b\x00c")
 	roundTrip(t, namedString("x"))
 	roundTrip(t, int64(-9223372036854775808))

@@ -332,18 +332,6 @@ func TestPanicInSharedRemoteReadIsAnErrorForEveryReader(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *fakeClock) NowNano() int64          { return c.ns.Load() }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // Two deletes in the same millisecond must not write the same tombstone: a fill that
 // saw the first would compare-and-set over the second and bring the deleted value
 // back. (The porcupine checker found it; the clock stands still here to force it.)

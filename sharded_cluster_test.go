@@ -78,36 +78,49 @@ func checkShardedSubscribers(t *testing.T, c *redistest.Cluster, channel string,
 	}
 }
 
+// pollSince calls cond every 100µs until it holds, and returns how long after start
+// that was; it reports false once within has passed since start without it holding.
+func pollSince(start time.Time, within time.Duration, cond func() bool) (time.Duration, bool) {
+	tick := time.NewTicker(100 * time.Microsecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Since(start) > within {
+			return 0, false
+		}
+		<-tick.C
+	}
+	return time.Since(start), true
+}
+
 // waitMiss polls c until it misses key, reading L1 and L2 but never loading, and
 // returns how long that took; it fails the test after within.
 func waitMiss(t *testing.T, c *accelerator.Cache[string, string], key string, start time.Time, within time.Duration) time.Duration {
 	t.Helper()
 	ctx := context.Background()
-	for {
-		if _, found, _ := c.Get(ctx, key, accelerator.DisableLoad()); !found {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("an instance still serves %s %v after another deleted it", key, within)
-		}
-		time.Sleep(100 * time.Microsecond)
+	took, ok := pollSince(start, within, func() bool {
+		_, found, _ := c.Get(ctx, key, accelerator.DisableLoad())
+		return !found
+	})
+	if !ok {
+		t.Fatalf("an instance still serves %s %v after another deleted it", key, within)
 	}
+	return took
 }
 
 // waitValue polls c until it serves want for key without loading.
 func waitValue(t *testing.T, c *accelerator.Cache[string, string], key, want string, start time.Time, within time.Duration) time.Duration {
 	t.Helper()
 	ctx := context.Background()
-	for {
-		v, found, _ := c.Get(ctx, key, accelerator.DisableLoad())
-		if found && v == want {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("an instance serves %q %v for %s %v after another wrote %q", v, found, key, within, want)
-		}
-		time.Sleep(100 * time.Microsecond)
+	var v string
+	var found bool
+	took, ok := pollSince(start, within, func() bool {
+		v, found, _ = c.Get(ctx, key, accelerator.DisableLoad())
+		return found && v == want
+	})
+	if !ok {
+		t.Fatalf("an instance serves %q %v for %s %v after another wrote %q", v, found, key, within, want)
 	}
+	return took
 }
 
 // TestShardedInvalidationOnCluster runs three instances over a 3-master cluster with
@@ -115,6 +128,7 @@ func waitValue(t *testing.T, c *accelerator.Cache[string, string], key, want str
 // nowhere else, and a Del or a Set on one reaches the others within a second, for keys
 // on every node.
 func TestShardedInvalidationOnCluster(t *testing.T) {
+	t.Parallel()
 	c := redistest.StartCluster(t, 3)
 	src := newVersionedSource()
 	caches := newShardedInstances(t, c, "sharded", 3, src, nil)
@@ -172,6 +186,7 @@ func TestShardedInvalidationOnCluster(t *testing.T) {
 // source, instance B deletes the key, then A's fill must not land in Redis. With the
 // guard off the same sequence leaves it there, which shows the race was reproduced.
 func TestShardedFillLosesToDeleteOnCluster(t *testing.T) {
+	t.Parallel()
 	c := redistest.StartCluster(t, 3)
 	for _, guard := range []bool{true, false} {
 		t.Run(fmt.Sprint("guard=", guard), func(t *testing.T) {
@@ -225,6 +240,7 @@ func keysPerNode(c *redistest.Cluster, prefix, name string) []string {
 // every instance notices (and drops its L1, since messages may have been lost),
 // resubscribes on the new owner, and invalidations flow again.
 func TestShardedSubscribersFollowSlotMove(t *testing.T) {
+	t.Parallel()
 	c := redistest.StartCluster(t, 3)
 	src := newVersionedSource()
 	caches := newShardedInstances(t, c, "follow", 3, src, nil)
@@ -234,14 +250,11 @@ func TestShardedSubscribersFollowSlotMove(t *testing.T) {
 	ctx := context.Background()
 
 	moveEmptySlot(t, c, slot.Of(channel), from, to)
-	deadline := time.Now().Add(5 * time.Second)
 	for i, c := range caches {
-		for st := c.SubscriberState(); st.Reconnects == 0 || !st.Connected; st = c.SubscriberState() {
-			if time.Now().After(deadline) {
-				t.Fatalf("instance %d did not resubscribe after the move: %+v", i, st)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitFor(t, fmt.Sprintf("instance %d to resubscribe after the move", i), func() bool {
+			st := c.SubscriberState()
+			return st.Reconnects > 0 && st.Connected
+		})
 		st := c.SubscriberState()
 		t.Logf("instance %d: %d reconnects, flushes %v", i, st.Reconnects, st.Flushes)
 		if st.Flushes["disconnected"] == 0 {

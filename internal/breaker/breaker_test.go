@@ -13,6 +13,7 @@ func (c *fakeClock) now() int64              { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t += int64(d) }
 
 func TestOpensAfterThresholdAndProbes(t *testing.T) {
+	t.Parallel()
 	clk := &fakeClock{t: 1}
 	opens := 0
 	b := New(3, time.Second, 4*time.Second, clk.now, func() { opens++ })
@@ -54,6 +55,7 @@ func TestOpensAfterThresholdAndProbes(t *testing.T) {
 }
 
 func TestSuccessResetsTheFailureRun(t *testing.T) {
+	t.Parallel()
 	clk := &fakeClock{t: 1}
 	b := New(3, time.Second, time.Second, clk.now, nil)
 	for range 10 {
@@ -67,6 +69,7 @@ func TestSuccessResetsTheFailureRun(t *testing.T) {
 }
 
 func TestBackoffIsCapped(t *testing.T) {
+	t.Parallel()
 	clk := &fakeClock{t: 1}
 	b := New(1, time.Second, 3*time.Second, clk.now, nil)
 	b.Done(true)
@@ -80,6 +83,7 @@ func TestBackoffIsCapped(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	b := New(5, time.Millisecond, 10*time.Millisecond, func() int64 { return time.Now().UnixNano() }, nil)
 	var wg sync.WaitGroup
 	for i := range 8 {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		h       Header
@@ -47,6 +48,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestLayout(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		h    Header
@@ -70,6 +72,7 @@ func TestLayout(t *testing.T) {
 // TestAppendHeaderNormalizes pins that AppendHeader never writes a header that Decode
 // rejects: out-of-range times are written in their equivalent canonical form.
 func TestAppendHeaderNormalizes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   Header
@@ -95,6 +98,7 @@ func TestAppendHeaderNormalizes(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
 	valid := append(AppendHeader(nil, Header{ExpireAt: 1000, StaleUntil: 2000, Version: 7}), "payload"...)
 	tests := []struct {
 		name    string
@@ -158,6 +162,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestPayloadAliasesInput(t *testing.T) {
+	t.Parallel()
 	data := append(AppendHeader(nil, Header{ExpireAt: 1}), "abc"...)
 	_, payload, err := Decode(data, 0)
 	if err != nil {
@@ -240,6 +245,7 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 func TestTombstoneRoundTrip(t *testing.T) {
+	t.Parallel()
 	b := AppendHeader(nil, Header{Tombstone: true, ExpireAt: 5})
 	h, payload, err := Decode(b, 0)
 	if err != nil || !h.Tombstone || h.Null || len(payload) != 0 || h.ExpireAt != 5 {

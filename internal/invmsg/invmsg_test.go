@@ -6,6 +6,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	src := [IDLen]byte{1, 2, 3}
 	for _, m := range []Message{
 		{Kind: Keys, Source: src, Seq: 1, Keys: [][]byte{[]byte("a"), {}, []byte("b:c\x00")}},
@@ -29,6 +30,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
+	t.Parallel()
 	good := Append(nil, &Message{Kind: Keys, Seq: 1, Keys: [][]byte{[]byte("key")}})
 	for name, b := range map[string][]byte{
 		"empty":        nil,

@@ -7,6 +7,7 @@ import (
 )
 
 func TestAppend(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		prefix, area, key string
 		want              string
@@ -34,6 +35,7 @@ func TestAppend(t *testing.T) {
 }
 
 func TestAppendIsAppendAreaPlusKey(t *testing.T) {
+	t.Parallel()
 	area := AppendArea(nil, "app:", `we:ird\area`)
 	full := Append(nil, "app:", `we:ird\area`, []byte("key"))
 	if !bytes.Equal(append(area, "key"...), full) {
@@ -42,6 +44,7 @@ func TestAppendIsAppendAreaPlusKey(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, full, prefix string
 		want               error
@@ -64,6 +67,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseKeyAliasesInput(t *testing.T) {
+	t.Parallel()
 	full := Append(nil, "p", "a", []byte("key"))
 	_, key, err := Parse(full, "p")
 	if err != nil {

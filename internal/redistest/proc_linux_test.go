@@ -17,8 +17,8 @@ func TestServerDiesWithTestBinary(t *testing.T) {
 	if os.Getenv("REDISTEST_ORPHAN") == "1" {
 		s := Start(t)
 		os.Stdout.WriteString("PID=" + strconv.Itoa(s.Pid()) + "\n")
-		time.Sleep(time.Minute) // killed by the parent long before
-		return
+		select {} // until the parent kills this process
+
 	}
 	RequireBinary(t, "redis-server")
 	t.Parallel()
@@ -49,13 +49,17 @@ func TestServerDiesWithTestBinary(t *testing.T) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for alive(pid) && !zombie(pid) {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("server %d outlived its killed test binary", pid)
+		case <-tick.C:
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -38,6 +38,7 @@ func shared[R any](rd func(context.Context) (R, error)) *Shared[string, R] {
 }
 
 func TestDoSharesOneLoad(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		var calls atomic.Int32
@@ -81,6 +82,7 @@ func TestDoSharesOneLoad(t *testing.T) {
 }
 
 func TestDoCallerCancelDoesNotCancelLoad(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		release := make(chan struct{})
@@ -119,6 +121,7 @@ func TestDoCallerCancelDoesNotCancelLoad(t *testing.T) {
 }
 
 func TestTimeoutDiscardsLateResult(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := Group[string, int]{Config: Config{Timeout: time.Second, TimeoutErr: errTimeout}}
 		release := make(chan struct{})
@@ -148,6 +151,7 @@ func TestTimeoutDiscardsLateResult(t *testing.T) {
 }
 
 func TestCommitRunsBeforeCallersReturn(t *testing.T) {
+	t.Parallel()
 	var g Group[string, int]
 	var written atomic.Bool
 	j := job[int]{
@@ -164,6 +168,7 @@ func TestCommitRunsBeforeCallersReturn(t *testing.T) {
 }
 
 func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		release := make(chan struct{})
@@ -195,6 +200,7 @@ func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
 // A caller that comes after Forget must not be handed the result of a load that began
 // before it: that is what lets a write hide the loads it overtook.
 func TestForgetDetachesTheLoadInFlight(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		var version atomic.Int32
@@ -232,6 +238,7 @@ func TestForgetDetachesTheLoadInFlight(t *testing.T) {
 }
 
 func TestJoinWaitsOnlyForALoadInFlight(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		if _, _, ok := g.Join(context.Background(), "k"); ok {
@@ -256,6 +263,7 @@ func TestJoinWaitsOnlyForALoadInFlight(t *testing.T) {
 }
 
 func TestLoadPanicBecomesTheErrorOfEveryCaller(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		errPanic := errors.New("recovered")
 		g := Group[string, int]{Config: Config{Recover: func(any) error { return errPanic }}}
@@ -276,6 +284,7 @@ func TestLoadPanicBecomesTheErrorOfEveryCaller(t *testing.T) {
 }
 
 func TestSharedSharesOneRead(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var calls atomic.Int32
 		release := make(chan struct{})
@@ -304,6 +313,7 @@ func TestSharedSharesOneRead(t *testing.T) {
 // A read that panics (a codec, a backend) must not hand the callers who shared it a
 // zero value without an error.
 func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		var panicking atomic.Bool
@@ -336,6 +346,7 @@ func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
 }
 
 func TestSharedForgetDetachesTheReadInFlight(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		var n atomic.Int32

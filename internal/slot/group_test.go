@@ -7,6 +7,7 @@ import (
 )
 
 func TestGroupSplitsBySlotAndKeepsInputOrder(t *testing.T) {
+	t.Parallel()
 	keys := []string{"{a}1", "x", "{a}2", "y", "{a}3"}
 	g := Group(keys)
 	seen := 0
