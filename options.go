@@ -201,6 +201,15 @@ type Options[K comparable, V any] struct {
 	// that do the same in L2. Default: guard on. Turning it off saves a little work
 	// on misses and is unsafe with concurrent writers.
 	DisableFillGuard bool
+
+	// ServerAssistedInvalidation adds a second invalidation transport to
+	// BroadcastInvalidation, which it requires: Redis client tracking in broadcast
+	// mode on the area's key prefix, so that a write made to Redis by anything else
+	// (a script, an operator's DEL, another service) drops the key from every L1.
+	// The Remote must implement [backend.Tracker] (rueidisremote does, over RESP3).
+	// L1 is trusted only while both transports are alive; each has its own liveness
+	// check (see docs/consistency.md). Default off.
+	ServerAssistedInvalidation bool
 }
 
 // config is Options after validation and defaults.
@@ -303,6 +312,7 @@ func (c *config[K, V]) validate() error {
 		bad("TTLJitter must be in [0, 1), got %v", c.TTLJitter)
 	}
 	c.validateRefresh(bad)
+	c.validateTracking(bad)
 	if c.BroadcastInvalidation && c.Mode != ModeBoth {
 		bad("BroadcastInvalidation requires ModeBoth, not %v", c.Mode)
 	}

@@ -1,0 +1,8 @@
+package accelerator
+
+// Test switches of the invalidator, for the tests of package accelerator_test that
+// show their mechanism is what makes them pass.
+var (
+	SwitchUnorderedPublish = &testUnorderedPublish
+	SwitchBlockingWatchdog = &testBlockingWatchdog
+)
