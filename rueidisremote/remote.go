@@ -34,6 +34,7 @@ var (
 // It is safe for concurrent use.
 type Remote struct {
 	client    rueidis.Client
+	hub       hub // the Pub/Sub subscriptions, outside a cluster
 	cluster   bool
 	owned     bool
 	closeOnce sync.Once
@@ -47,7 +48,7 @@ func New(client rueidis.Client) *Remote {
 	if client == nil {
 		panic("rueidisremote: New called with a nil client")
 	}
-	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster}
+	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster, hub: hub{client: client}}
 }
 
 // NewFromURL connects to the Redis server, Sentinel or Cluster that url describes and
