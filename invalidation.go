@@ -124,9 +124,11 @@ var (
 	// testUnorderedPublish makes each writer publish its own message from its own
 	// goroutine, numbered before the concurrent publishes race to Redis.
 	testUnorderedPublish atomic.Bool
-	// testBlockingWatchdog makes the silence check wait for a ping publish, as the
-	// liveness check once did, instead of reading clocks only.
-	testBlockingWatchdog atomic.Bool
+	// testNoSilenceRule turns the watchdog's silence rule off: a silent transport is
+	// then noticed only when the connection itself is declared dead.
+	testNoSilenceRule atomic.Bool
+	// testTrackingKeepsL1 makes a lost or new tracking leave L1 alone.
+	testTrackingKeepsL1 atomic.Bool
 )
 
 func newInvalidator[K comparable, V any](c *cache[K, V], ps backend.PubSub) *invalidator[K, V] {
@@ -338,9 +340,6 @@ func (inv *invalidator[K, V]) watchdog() {
 			return
 		case <-t.C:
 		}
-		if testBlockingWatchdog.Load() {
-			inv.send(inv.ctx, &invmsg.Message{Kind: invmsg.Ping, Source: inv.id})
-		}
 		now := time.Now().UnixNano()
 		inv.check(&inv.bus, now, "silent", "down")
 		if inv.tracker != nil {
@@ -357,12 +356,7 @@ func (inv *invalidator[K, V]) check(l *link, now int64, silent, down string) {
 		if now-l.lastHeard.Load() <= inv.silenceWindow() {
 			return
 		}
-		if testBlockingWatchdog.Load() {
-			// The old rule: end the subscription and leave L1 to the subscriber
-			// loop, once the subscribe call has returned.
-			if cancel := l.cancel.Load(); cancel != nil {
-				(*cancel)()
-			}
+		if testNoSilenceRule.Load() {
 			return
 		}
 		// Disown the attempt before anything else: its late events are ignored.
@@ -433,7 +427,7 @@ func (inv *invalidator[K, V]) keepUp(l *link, lost string, run func(ctx context.
 			l.attempt.Add(1)
 			inv.setConnected(l, false, time.Now().UnixNano())
 		}
-		if wasUp {
+		if wasUp && !(l == &inv.track && testTrackingKeepsL1.Load()) {
 			inv.flushLocked(lost)
 			backoff = 20 * time.Millisecond
 		}
@@ -458,7 +452,9 @@ func (inv *invalidator[K, V]) confirm(l *link, attempt uint64, reason string) bo
 		return false
 	}
 	now := time.Now().UnixNano()
-	inv.flushLocked(reason)
+	if !(l == &inv.track && testTrackingKeepsL1.Load()) {
+		inv.flushLocked(reason)
+	}
 	l.lastHeard.Store(now)
 	inv.setConnected(l, true, now)
 	return true

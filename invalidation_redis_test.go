@@ -61,10 +61,10 @@ const schedulingSlack = 200 * time.Millisecond
 // without closing anything, deletes a key on another instance, and reads the key on
 // the partitioned one without pause: no read that starts later than the documented
 // bound after the Del may return the deleted value. With the test settings and with
-// the defaults. ACCELERATOR_DISABLE=watchdog brings back a liveness check that waits
-// on its own ping and drops L1 only once the subscribe call returned, which fails.
+// the defaults. ACCELERATOR_DISABLE=watchdog turns the watchdog's silence rule off,
+// which leaves the partition to the client library's own detection, and fails.
 func TestPartitionKeepsTheBound(t *testing.T) {
-	withSwitch(t, "watchdog", accelerator.SwitchBlockingWatchdog)
+	withSwitch(t, "watchdog", accelerator.SwitchNoSilenceRule)
 	srv := redistest.Start(t)
 	for _, settings := range []string{"test-settings", "defaults"} {
 		for _, dir := range []struct {
@@ -228,5 +228,103 @@ func TestLostMessageIsAGap(t *testing.T) {
 	}
 	if v, found, _ := reader.Get(ctx, "lost", accelerator.DisableLoad()); found && v == "lost@0" {
 		t.Fatalf("the reader serves the value whose invalidation was lost")
+	}
+}
+
+// pubsubConnections returns the number of pubsub connections of the server.
+func pubsubConnections(t *testing.T, srv *redistest.Server) int {
+	t.Helper()
+	n := 0
+	for line := range strings.SplitSeq(srv.Do(t, "CLIENT", "LIST", "TYPE", "pubsub").(string), "\n") {
+		if strings.TrimSpace(line) != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCachesOnOneRemoteShareOneSubscriber builds 20 caches (areas) with broadcast on
+// one Remote: Redis sees one subscriber connection, and closing one cache leaves the
+// others receiving invalidations.
+func TestCachesOnOneRemoteShareOneSubscriber(t *testing.T) {
+	srv := redistest.Start(t)
+	src := newVersionedSource()
+	shared := newRemote(t, srv.URL())
+	const n = 20
+	readers := make([]*accelerator.Cache[string, string], n)
+	writers := make([]*accelerator.Cache[string, string], n)
+	writerRemote := newRemote(t, srv.URL())
+	for i := range n {
+		opts := broadcastOptions(shared, src)
+		opts.Area = fmt.Sprint("area", i)
+		readers[i] = newCache(t, opts)
+		opts.Remote = writerRemote
+		writers[i] = newCache(t, opts)
+	}
+	for i := range n {
+		waitConnected(t, readers[i])
+		waitConnected(t, writers[i])
+	}
+	// One for the 20 readers, one for the 20 writers.
+	if c := pubsubConnections(t, srv); c != 2 {
+		t.Fatalf("%d pubsub connections for 40 caches on 2 Remotes, want 2", c)
+	}
+	must(t, readers[5].Close())
+	ctx := context.Background()
+	for i := range n {
+		if i == 5 {
+			continue
+		}
+		if _, _, err := readers[i].Get(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		src.bump(fmt.Sprint("k", i))
+		before := readers[i].MetricsSnapshot().InvalidationsReceived
+		must(t, writers[i].Del(ctx, "k"))
+		deadline := time.Now().Add(5 * time.Second)
+		for readers[i].MetricsSnapshot().InvalidationsReceived == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("cache %d received nothing after cache 5 closed", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if _, found, _ := readers[i].Get(ctx, "k", accelerator.DisableLoad()); found {
+			t.Fatalf("cache %d still serves the deleted key", i)
+		}
+	}
+	if c := pubsubConnections(t, srv); c != 2 {
+		t.Fatalf("%d pubsub connections after closing one cache, want 2", c)
+	}
+}
+
+// TestCloseIsBoundedWhenRedisIsFrozen closes a cache with broadcast (and one with
+// server-assisted invalidation too) while Redis is stopped with SIGSTOP: Close
+// returns within RemoteTimeout + 200 ms.
+func TestCloseIsBoundedWhenRedisIsFrozen(t *testing.T) {
+	for _, tracking := range []bool{false, true} {
+		t.Run(fmt.Sprint("tracking=", tracking), func(t *testing.T) {
+			srv := redistest.Start(t)
+			src := newVersionedSource()
+			c := newInstances(t, srv.URL(), 1, src, func(o *accelerator.Options[string, string]) {
+				o.ServerAssistedInvalidation = tracking
+			})[0]
+			ctx := context.Background()
+			if _, _, err := c.Get(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			srv.Stop(t)
+			defer srv.Cont(t)
+			// A write in flight, stuck on the frozen server.
+			go c.Set(ctx, "w", "v")
+			time.Sleep(20 * time.Millisecond)
+			start := time.Now()
+			must(t, c.Close())
+			took := time.Since(start)
+			limit := broadcastOptions(nil, src).RemoteTimeout + 200*time.Millisecond
+			t.Logf("Close took %v (limit %v)", took, limit)
+			if took > limit {
+				t.Fatalf("Close took %v with Redis frozen, want at most %v", took, limit)
+			}
+		})
 	}
 }

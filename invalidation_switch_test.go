@@ -4,5 +4,6 @@ package accelerator
 // show their mechanism is what makes them pass.
 var (
 	SwitchUnorderedPublish = &testUnorderedPublish
-	SwitchBlockingWatchdog = &testBlockingWatchdog
+	SwitchNoSilenceRule    = &testNoSilenceRule
+	SwitchTrackingKeepsL1  = &testTrackingKeepsL1
 )

@@ -1,0 +1,183 @@
+package accelerator_test
+
+import (
+	"context"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accelerator-go/accelerator"
+	"github.com/accelerator-go/accelerator/internal/redistest"
+)
+
+func trackingTweak(on bool) func(*accelerator.Options[string, string]) {
+	return func(o *accelerator.Options[string, string]) {
+		o.Area = "tracking"
+		o.ServerAssistedInvalidation = on
+	}
+}
+
+func waitTracking(t *testing.T, c *accelerator.Cache[string, string]) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.SubscriberState().TrackingConnected {
+		if time.Now().After(deadline) {
+			t.Fatalf("tracking not connected: %+v", c.SubscriberState())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// holdInL1 reads key on c until a read is an L1 hit: a fill writes L2, whose
+// invalidation comes back to every tracking instance, the filler included, and the
+// next read fills L1 from L2 without writing.
+func holdInL1(t *testing.T, c *accelerator.Cache[string, string], key string) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		before := c.MetricsSnapshot().LocalHits
+		if _, found, err := c.Get(ctx, key); !found || err != nil {
+			t.Fatalf("Get = %v, %v", found, err)
+		}
+		if c.MetricsSnapshot().LocalHits > before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never stays in L1", key)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// outsideDel deletes key with redis-cli, a process of its own that knows nothing of
+// the library, or over a connection of its own when redis-cli is missing.
+func outsideDel(t *testing.T, srv *redistest.Server, key string) {
+	t.Helper()
+	if cli, err := exec.LookPath("redis-cli"); err == nil {
+		out, err := exec.Command(cli, "-p", strconv.Itoa(srv.Port()), "DEL", key).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "1" {
+			t.Fatalf("redis-cli DEL: %v: %s", err, out)
+		}
+		return
+	}
+	if n := srv.Do(t, "DEL", key).(int64); n != 1 {
+		t.Fatalf("DEL deleted %d keys", n)
+	}
+}
+
+// TestOutsideDelReachesEveryInstance deletes cached keys with redis-cli: with
+// server-assisted invalidation every instance misses within the documented bound,
+// measured per key; without it, they keep serving the deleted value from L1, which
+// shows that the test can fail.
+func TestOutsideDelReachesEveryInstance(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, on := range []bool{true, false} {
+		t.Run("tracking="+strconv.FormatBool(on), func(t *testing.T) {
+			src := newVersionedSource()
+			caches := newInstances(t, srv.URL(), 3, src, trackingTweak(on))
+			if on {
+				for _, c := range caches {
+					waitTracking(t, c)
+				}
+			}
+			bound := documentedBound(broadcastOptions(nil, src))
+			ctx := context.Background()
+			var lat []time.Duration
+			rounds := 20
+			if !on {
+				rounds = 1
+			}
+			for i := range rounds {
+				key := "k" + strconv.Itoa(i)
+				for _, c := range caches {
+					holdInL1(t, c, key)
+				}
+				start := time.Now()
+				outsideDel(t, srv, "tracking:"+key)
+				for n, c := range caches {
+					for {
+						_, found, _ := c.Get(ctx, key, accelerator.DisableLoad())
+						if !found {
+							lat = append(lat, time.Since(start))
+							break
+						}
+						if time.Since(start) > bound+schedulingSlack {
+							if on {
+								t.Fatalf("instance %d serves %s %v after redis-cli DEL (bound %v)", n, key, time.Since(start), bound)
+							}
+							t.Logf("without tracking instance %d serves %s %v after redis-cli DEL, as expected", n, key, time.Since(start))
+							return
+						}
+						time.Sleep(100 * time.Microsecond)
+					}
+				}
+			}
+			if !on {
+				t.Fatal("without tracking every instance missed: the test cannot tell")
+			}
+			slices.Sort(lat)
+			p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+			t.Logf("redis-cli DEL -> every instance misses: n=%d p50=%v p99=%v max=%v", len(lat), p(0.5), p(0.99), lat[len(lat)-1])
+		})
+	}
+}
+
+// trackingClientIDs returns the ids of the server's clients with tracking on.
+func trackingClientIDs(t *testing.T, srv *redistest.Server) []string {
+	t.Helper()
+	var ids []string
+	for line := range strings.SplitSeq(srv.Do(t, "CLIENT", "LIST").(string), "\n") {
+		var id, flags string
+		for f := range strings.FieldsSeq(line) {
+			if v, ok := strings.CutPrefix(f, "id="); ok {
+				id = v
+			}
+			if v, ok := strings.CutPrefix(f, "flags="); ok {
+				flags = v
+			}
+		}
+		if strings.Contains(flags, "t") {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// TestKilledTrackingDropsL1 kills the tracking connection with CLIENT KILL: the
+// instance drops its L1, as for a lost subscription, and tracks again.
+// ACCELERATOR_DISABLE=tracking-loss keeps L1 through it, which fails.
+func TestKilledTrackingDropsL1(t *testing.T) {
+	withSwitch(t, "tracking-loss", accelerator.SwitchTrackingKeepsL1)
+	srv := redistest.Start(t)
+	src := newVersionedSource()
+	c := newInstances(t, srv.URL(), 1, src, trackingTweak(true))[0]
+	waitTracking(t, c)
+	holdInL1(t, c, "k")
+	ids := trackingClientIDs(t, srv)
+	if len(ids) != 1 {
+		t.Fatalf("%d tracking clients, want 1", len(ids))
+	}
+	before := c.SubscriberState().TrackingReconnects
+	srv.Do(t, "CLIENT", "KILL", "ID", ids[0])
+	deadline := time.Now().Add(5 * time.Second)
+	for c.SubscriberState().TrackingReconnects == before || !c.SubscriberState().TrackingConnected {
+		if time.Now().After(deadline) {
+			t.Fatalf("tracking not restarted: %+v", c.SubscriberState())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	hits := c.MetricsSnapshot().LocalHits
+	if _, _, err := c.Get(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsSnapshot().LocalHits != hits {
+		t.Fatalf("L1 still served the key after its tracking was killed; flushes %v", c.SubscriberState().Flushes)
+	}
+	if f := c.SubscriberState().Flushes; f["tracking-lost"] == 0 {
+		t.Fatalf("flushes %v, want tracking-lost", f)
+	}
+}
