@@ -181,3 +181,67 @@ func TestKilledTrackingDropsL1(t *testing.T) {
 		t.Fatalf("flushes %v, want tracking-lost", f)
 	}
 }
+
+// TestTrackingCostsOneRemoteReadPerOwnWrite measures what broadcast tracking costs:
+// every write under the prefix comes back to every tracking instance, its writer
+// included, so the writer's next read of a key it wrote goes to L2 once. Readers
+// pay nothing more than without tracking. docs/consistency.md reports the figures.
+func TestTrackingCostsOneRemoteReadPerOwnWrite(t *testing.T) {
+	srv := redistest.Start(t)
+	const keys, reads = 100, 5
+	for _, on := range []bool{false, true} {
+		t.Run("tracking="+strconv.FormatBool(on), func(t *testing.T) {
+			src := newVersionedSource()
+			caches := newInstances(t, srv.URL(), 2, src, func(o *accelerator.Options[string, string]) {
+				trackingTweak(on)(o)
+				o.Area = "cost-" + strconv.FormatBool(on)
+			})
+			if on {
+				waitTracking(t, caches[0])
+				waitTracking(t, caches[1])
+			}
+			writer, reader := caches[0], caches[1]
+			ctx := context.Background()
+			for i := range keys {
+				must(t, writer.Set(ctx, "k"+strconv.Itoa(i), "v"))
+			}
+			if on {
+				// Invalidations arrive in order: once that of a last write reached
+				// the writer, so did all the others.
+				must(t, writer.Set(ctx, "marker", "v"))
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					hits := writer.MetricsSnapshot().LocalHits
+					writer.Get(ctx, "marker")
+					if writer.MetricsSnapshot().LocalHits == hits {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the writer's own write never came back")
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			count := func() int64 {
+				st := srv.CommandStats(t)
+				return st["get"].Calls + st["mget"].Calls
+			}
+			readAll := func(c *accelerator.Cache[string, string]) int64 {
+				before := count()
+				for range reads {
+					for i := range keys {
+						if _, found, err := c.Get(ctx, "k"+strconv.Itoa(i)); !found || err != nil {
+							t.Fatalf("Get = %v, %v", found, err)
+						}
+					}
+				}
+				return count() - before
+			}
+			w, r := readAll(writer), readAll(reader)
+			t.Logf("tracking=%v: %d writes, then %d reads of each key: writer %d L2 reads, reader %d", on, keys, reads, w, r)
+			if w > keys+keys/10 || r > keys+keys/10 {
+				t.Fatalf("more than one L2 read per key: writer %d, reader %d", w, r)
+			}
+		})
+	}
+}
