@@ -245,3 +245,57 @@ func TestTrackingCostsOneRemoteReadPerOwnWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackingPartitionKeepsTheBound black-holes the tracking connection (and the L2
+// connections) of an instance whose Pub/Sub goes straight to Redis, then deletes a
+// cached key with redis-cli, which only tracking reports: no read that starts later
+// than the documented bound after the DEL returns the deleted value.
+// ACCELERATOR_DISABLE=watchdog turns the silence rule off, which fails.
+func TestTrackingPartitionKeepsTheBound(t *testing.T) {
+	withSwitch(t, "watchdog", accelerator.SwitchNoSilenceRule)
+	srv := redistest.Start(t)
+	for _, dir := range []struct {
+		name string
+		d    redistest.Direction
+	}{{"both", redistest.Both}, {"redis-to-instance", redistest.ToClient}} {
+		t.Run(dir.name, func(t *testing.T) {
+			t.Parallel()
+			src := newVersionedSource()
+			proxy := redistest.StartProxy(t, srv.Addr())
+			opts := broadcastOptions(newRemote(t, proxy.URL()), src)
+			trackingTweak(true)(&opts)
+			opts.Area = "tracking-partition-" + dir.name
+			opts.PubSub = newRemote(t, srv.URL())
+			victim := newCache(t, opts)
+			waitConnected(t, victim)
+			waitTracking(t, victim)
+			bound := documentedBound(opts)
+			ctx := context.Background()
+			holdInL1(t, victim, "k")
+
+			proxy.BlackHole(dir.d)
+			src.bump("k")
+			outsideDel(t, srv, opts.Area+":k")
+			deleted := time.Now()
+			var lastStale time.Duration
+			violations := 0
+			for time.Since(deleted) < bound+schedulingSlack+time.Second {
+				start := time.Now()
+				if v, _, _ := victim.Get(ctx, "k"); v == "k@0" {
+					lastStale = max(lastStale, start.Sub(deleted))
+					if start.Sub(deleted) > bound+schedulingSlack {
+						violations++
+					}
+				}
+				time.Sleep(time.Millisecond)
+			}
+			proxy.Forward()
+			t.Logf("bound %v; last read of the deleted value started %v after the DEL; flushes %v",
+				bound, lastStale, victim.SubscriberState().Flushes)
+			if violations > 0 {
+				t.Fatalf("%d reads that started more than %v after the DEL returned the deleted value; the last %v after",
+					violations, bound+schedulingSlack, lastStale)
+			}
+		})
+	}
+}
