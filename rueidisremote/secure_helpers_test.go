@@ -36,7 +36,7 @@ func aclRules(t *testing.T, s *redistest.Server, password, prefix string, topolo
 		"reset", "on", ">" + password, "~" + prefix + "*", "&" + prefix + "*", "-@all",
 		// the backend's commands; EVAL runs the compare-and-set script of the cache's
 		// fill guard (GET and SET inside it are checked against the rules too)
-		"+get", "+mget", "+set", "+del", "+eval", "+publish", "+subscribe",
+		"+get", "+mget", "+set", "+del", "+eval", "+publish", "+subscribe", "+unsubscribe",
 		// rueidis: its keep-alive, and the probe that tells a cluster from a single
 		// server on connect (SLOTS before Redis 8, SHARDS from 8 on)
 		"+ping", "+cluster|slots", "+cluster|shards",
