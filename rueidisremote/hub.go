@@ -112,8 +112,9 @@ func (h *hub) add(channel string, s *hubSub) *hubConn {
 	return c
 }
 
-// open dedicates a connection with pub/sub hooks and starts its writer and its
-// watcher. The caller holds the hub's mutex.
+// open starts a connection. The caller holds the hub's mutex, so the connection is
+// dialled apart: a dial that hangs (a partition drops the SYN) must not hold the
+// mutex, which the Subscribe calls of other caches take to return.
 func (h *hub) open() *hubConn {
 	c := &hubConn{
 		h:             h,
@@ -122,30 +123,34 @@ func (h *hub) open() *hubConn {
 		wake:          make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	dc, release := h.client.Dedicate()
+	go c.run()
+	return c
+}
+
+// run dedicates the connection, installs the pub/sub hooks, and sends the queued
+// commands until the connection is lost or killed; then it closes the connection.
+func (c *hubConn) run() {
+	dc, release := c.h.client.Dedicate()
 	lost := dc.SetPubSubHooks(rueidis.PubSubHooks{
 		OnSubscription: c.onSubscription,
 		OnMessage:      c.onMessage,
 	})
 	go c.write(dc)
-	go func() {
-		var err error
-		select {
-		case err = <-lost:
-		case <-c.ctx.Done():
-		}
-		if err == nil {
-			err = errConnectionLost
-		}
-		h.mu.Lock()
-		c.kill(err)
-		h.mu.Unlock()
-		// Closing drops the subscriptions on the server even when it does not
-		// answer; it may take a while then, which delays nobody.
-		dc.Close()
-		release()
-	}()
-	return c
+	var err error
+	select {
+	case err = <-lost:
+	case <-c.ctx.Done():
+	}
+	if err == nil {
+		err = errConnectionLost
+	}
+	c.h.mu.Lock()
+	c.kill(err)
+	c.h.mu.Unlock()
+	// Closing drops the subscriptions on the server even when it does not answer; it
+	// may take a while then, which delays nobody.
+	dc.Close()
+	release()
 }
 
 // send queues cmd for the writer. The caller holds the hub's mutex.

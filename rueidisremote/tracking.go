@@ -45,8 +45,6 @@ func (r *Remote) Track(ctx context.Context, prefix string, probe time.Duration, 
 	if r.cluster {
 		return fmt.Errorf("rueidisremote: track %q: %w", prefix, errTrackingCluster)
 	}
-	dc, release := r.client.Dedicate()
-
 	events := make(chan backend.TrackEvent)
 	done := make(chan struct{})
 	deliver := func(ev backend.TrackEvent) {
@@ -57,7 +55,7 @@ func (r *Remote) Track(ctx context.Context, prefix string, probe time.Duration, 
 	}
 	// The hook runs on rueidis' reader goroutine for the connection, in the order the
 	// server sent the pushes; it hands each one over and waits until it is taken.
-	lost := dc.SetOnInvalidations(func(msgs []rueidis.RedisMessage) {
+	hook := func(msgs []rueidis.RedisMessage) {
 		if msgs == nil {
 			deliver(backend.TrackEvent{Kind: backend.TrackInvalidate, All: true})
 			return
@@ -69,13 +67,20 @@ func (r *Remote) Track(ctx context.Context, prefix string, probe time.Duration, 
 			}
 		}
 		deliver(backend.TrackEvent{Kind: backend.TrackInvalidate, Keys: keys})
-	})
+	}
 
+	// The connection is dialled and set up apart, so that a dial or a command that
+	// hangs never delays the return when ctx ends.
+	opened := make(chan trackingConn, 1)
 	started := make(chan error, 1)
 	pctx, stopProbes := context.WithCancel(ctx)
 	go func() {
+		dc, release := r.client.Dedicate()
+		opened <- trackingConn{dc: dc, release: release, lost: dc.SetOnInvalidations(hook)}
 		started <- startTracking(pctx, dc, prefix)
 	}()
+	var conn *trackingConn
+	var lost <-chan error
 	defer func() {
 		stopProbes()
 		close(done)
@@ -84,8 +89,13 @@ func (r *Remote) Track(ctx context.Context, prefix string, probe time.Duration, 
 		// CLIENT TRACKING OFF and waits for the answer; closing first avoids that,
 		// and both run apart so that a frozen server delays nobody.
 		go func() {
-			dc.Close()
-			release()
+			c := conn
+			if c == nil {
+				tc := <-opened
+				c = &tc
+			}
+			c.dc.Close()
+			c.release()
 		}()
 	}()
 
@@ -98,8 +108,15 @@ func (r *Remote) Track(ctx context.Context, prefix string, probe time.Duration, 
 			if confirmed {
 				handler(ev)
 			}
+		case tc := <-opened:
+			conn, lost = &tc, tc.lost
 		case err := <-started:
 			started = nil
+			if conn == nil {
+				// Sent before the result: it is there.
+				tc := <-opened
+				conn, lost = &tc, tc.lost
+			}
 			if ctx.Err() != nil {
 				return closedError(ctx, prefix)
 			}
@@ -108,7 +125,7 @@ func (r *Remote) Track(ctx context.Context, prefix string, probe time.Duration, 
 			}
 			confirmed = true
 			handler(backend.TrackEvent{Kind: backend.TrackStarted})
-			go probeTracking(pctx, dc, probe, deliver)
+			go probeTracking(pctx, conn.dc, probe, deliver)
 		case err := <-lost:
 			if ctx.Err() != nil {
 				return closedError(ctx, prefix)
@@ -121,6 +138,13 @@ func (r *Remote) Track(ctx context.Context, prefix string, probe time.Duration, 
 			return closedError(ctx, prefix)
 		}
 	}
+}
+
+// trackingConn is the dedicated connection of a Track call.
+type trackingConn struct {
+	dc      rueidis.DedicatedClient
+	release func()
+	lost    <-chan error
 }
 
 // startTracking checks that dc speaks RESP3 and turns broadcast tracking of prefix on.
