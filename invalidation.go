@@ -481,7 +481,8 @@ func (inv *invalidator[K, V]) handle(attempt uint64, ev backend.Event) {
 	if m.Source == inv.id || m.Kind == invmsg.Ping {
 		return
 	}
-	inv.c.metrics.invReceived.Add(1)
+	// Counted once applied, so that a reader of the metric sees its effect.
+	defer inv.c.metrics.invReceived.Add(1)
 	last, seen := inv.lastSeq[m.Source]
 	inv.lastSeq[m.Source] = m.Seq
 	if seen && m.Seq != last+1 {

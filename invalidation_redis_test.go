@@ -253,17 +253,26 @@ func TestCachesOnOneRemoteShareOneSubscriber(t *testing.T) {
 	const n = 20
 	readers := make([]*accelerator.Cache[string, string], n)
 	writers := make([]*accelerator.Cache[string, string], n)
-	writerRemote := newRemote(t, srv.URL())
 	for i := range n {
 		opts := broadcastOptions(shared, src)
 		opts.Area = fmt.Sprint("area", i)
 		readers[i] = newCache(t, opts)
-		opts.Remote = writerRemote
+	}
+	for _, c := range readers {
+		waitConnected(t, c)
+	}
+	if c := pubsubConnections(t, srv); c != 1 {
+		t.Fatalf("%d pubsub connections for %d caches on one Remote, want 1", c, n)
+	}
+	// The writers stand for other instances: a Remote of their own.
+	writerRemote := newRemote(t, srv.URL())
+	for i := range n {
+		opts := broadcastOptions(writerRemote, src)
+		opts.Area = fmt.Sprint("area", i)
 		writers[i] = newCache(t, opts)
 	}
-	for i := range n {
-		waitConnected(t, readers[i])
-		waitConnected(t, writers[i])
+	for _, c := range writers {
+		waitConnected(t, c)
 	}
 	// One for the 20 readers, one for the 20 writers.
 	if c := pubsubConnections(t, srv); c != 2 {
@@ -278,7 +287,6 @@ func TestCachesOnOneRemoteShareOneSubscriber(t *testing.T) {
 		if _, _, err := readers[i].Get(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		src.bump(fmt.Sprint("k", i))
 		before := readers[i].MetricsSnapshot().InvalidationsReceived
 		must(t, writers[i].Del(ctx, "k"))
 		deadline := time.Now().Add(5 * time.Second)
@@ -288,8 +296,8 @@ func TestCachesOnOneRemoteShareOneSubscriber(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		if _, found, _ := readers[i].Get(ctx, "k", accelerator.DisableLoad()); found {
-			t.Fatalf("cache %d still serves the deleted key", i)
+		if v, found, err := readers[i].Get(ctx, "k", accelerator.DisableLoad()); found {
+			t.Fatalf("cache %d still serves the deleted key (%q, %v); flushes %v", i, v, err, readers[i].SubscriberState().Flushes)
 		}
 	}
 	if c := pubsubConnections(t, srv); c != 2 {
