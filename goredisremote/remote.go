@@ -62,6 +62,7 @@ type Remote struct {
 	client       redis.UniversalClient
 	kind         kind
 	pingInterval time.Duration
+	hub          hub // the Pub/Sub subscriptions of a *redis.Client
 }
 
 // New returns a Remote that sends its commands through client.
@@ -78,7 +79,9 @@ func New(client redis.UniversalClient) *Remote {
 	if client == nil {
 		panic("goredisremote: New called with a nil client")
 	}
-	return &Remote{client: client, kind: kindOf(client), pingInterval: defaultPingInterval}
+	r := &Remote{client: client, kind: kindOf(client), pingInterval: defaultPingInterval}
+	r.hub.r = r
+	return r
 }
 
 func kindOf(client redis.UniversalClient) kind {
