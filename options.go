@@ -208,7 +208,9 @@ type Options[K comparable, V any] struct {
 	// (a script, an operator's DEL, another service) drops the key from every L1.
 	// The Remote must implement [backend.Tracker] (rueidisremote does, over RESP3).
 	// L1 is trusted only while both transports are alive; each has its own liveness
-	// check (see docs/consistency.md). Default off.
+	// check (see docs/consistency.md). A tracking that cannot start (a Redis Cluster,
+	// a RESP2 connection) is retried and logged, and meanwhile L1 entries live at most
+	// InvalidationGrace. Default off.
 	ServerAssistedInvalidation bool
 }
 
