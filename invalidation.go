@@ -266,6 +266,7 @@ func (inv *invalidator[K, V]) publisher() {
 // sendKeys publishes keys in messages of at most maxMessageKeyBytes of keys each. A
 // message that failed keeps its number: receivers see the gap and drop their L1.
 func (inv *invalidator[K, V]) sendKeys(keys [][]byte) error {
+	keys = dedupKeys(keys)
 	var errs error
 	for len(keys) > 0 {
 		n, size := 0, 0
@@ -281,6 +282,24 @@ func (inv *invalidator[K, V]) sendKeys(keys [][]byte) error {
 		keys = keys[n:]
 	}
 	return errs
+}
+
+// dedupKeys drops the repeats of a key written by several writers of one batch,
+// keeping the first of each, in place.
+func dedupKeys(keys [][]byte) [][]byte {
+	if len(keys) < 2 {
+		return keys
+	}
+	seen := make(map[string]struct{}, len(keys))
+	out := keys[:0]
+	for _, k := range keys {
+		if _, dup := seen[string(k)]; dup {
+			continue
+		}
+		seen[string(k)] = struct{}{}
+		out = append(out, k)
+	}
+	return out
 }
 
 func (inv *invalidator[K, V]) send(ctx context.Context, m *invmsg.Message) error {
