@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/accelerator-go/accelerator/backend"
+	"github.com/accelerator-go/accelerator/backendtest"
 	"github.com/accelerator-go/accelerator/internal/redistest"
 )
 
@@ -119,4 +120,12 @@ func TestTrackRefusesRESP2(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Track over RESP2 did not fail")
 	}
+}
+
+// TestTrackerConformance runs the backendtest suite for backend.Tracker.
+func TestTrackerConformance(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	r := newRemote(t, s.URL())
+	backendtest.TestTracker(t, func(*testing.T) (backend.Tracker, backend.Remote) { return r, r })
 }
