@@ -71,7 +71,9 @@ type link struct {
 	// attempt identifies the current subscription attempt; the watchdog moves it on
 	// to disown an attempt that went silent, whose events are ignored from then on.
 	attempt atomic.Uint64
-	cancel  atomic.Pointer[context.CancelFunc]
+	// confirmed is the last attempt the server confirmed.
+	confirmed atomic.Uint64
+	cancel    atomic.Pointer[context.CancelFunc]
 	// outage is the since of the outage the "down" flush was made for; watchdog only.
 	outage     int64
 	reconnects uint64 // guarded by invalidator.mu
@@ -113,9 +115,11 @@ type invalidator[K comparable, V any] struct {
 	// subscriber goroutine.
 	lastSeq map[[invmsg.IDLen]byte]uint64
 
-	ctx  context.Context
-	stop context.CancelFunc
-	done sync.WaitGroup
+	// closed is set by close, before the goroutines' context ends: nothing touches the
+	// cache once it is set.
+	closed atomic.Bool
+	stop   context.CancelFunc
+	done   sync.WaitGroup
 }
 
 // Test switches; each turns one mechanism off so that a test can show it fails
@@ -147,15 +151,16 @@ func newInvalidator[K comparable, V any](c *cache[K, V], ps backend.PubSub) *inv
 	now := time.Now().UnixNano()
 	inv.bus.since.Store(now)
 	inv.track.since.Store(now)
-	inv.ctx, inv.stop = context.WithCancel(context.Background())
+	ctx, stop := context.WithCancel(context.Background())
+	inv.stop = stop
 	inv.done.Add(4)
-	go inv.publisher()
-	go inv.pinger()
-	go inv.watchdog()
-	go inv.subscribeLoop()
+	go inv.publisher(ctx)
+	go inv.pinger(ctx)
+	go inv.watchdog(ctx)
+	go inv.subscribeLoop(ctx)
 	if inv.tracker != nil {
 		inv.done.Add(1)
-		go inv.trackLoop()
+		go inv.trackLoop(ctx)
 	}
 	return inv
 }
@@ -167,6 +172,7 @@ const closeSlack = 100 * time.Millisecond
 // goroutine still inside a backend call then (a backend that ignores its context)
 // ends on its own and no longer touches the cache.
 func (inv *invalidator[K, V]) close() {
+	inv.closed.Store(true)
 	inv.stop()
 	done := make(chan struct{})
 	go func() { inv.done.Wait(); close(done) }()
@@ -234,11 +240,11 @@ func (inv *invalidator[K, V]) publishUnordered(ctx context.Context, keys [][]byt
 
 // publisher sends the pending batches one message at a time, numbering each message
 // as it sends it: messages reach Redis in the order of their numbers.
-func (inv *invalidator[K, V]) publisher() {
+func (inv *invalidator[K, V]) publisher(ctx context.Context) {
 	defer inv.done.Done()
 	for {
 		select {
-		case <-inv.ctx.Done():
+		case <-ctx.Done():
 			inv.pubMu.Lock()
 			inv.pubClosed = true
 			b := inv.pending
@@ -258,14 +264,14 @@ func (inv *invalidator[K, V]) publisher() {
 		if b == nil {
 			continue
 		}
-		b.err = inv.sendKeys(b.keys)
+		b.err = inv.sendKeys(ctx, b.keys)
 		close(b.done)
 	}
 }
 
 // sendKeys publishes keys in messages of at most maxMessageKeyBytes of keys each. A
 // message that failed keeps its number: receivers see the gap and drop their L1.
-func (inv *invalidator[K, V]) sendKeys(keys [][]byte) error {
+func (inv *invalidator[K, V]) sendKeys(ctx context.Context, keys [][]byte) error {
 	keys = dedupKeys(keys)
 	var errs error
 	for len(keys) > 0 {
@@ -276,7 +282,7 @@ func (inv *invalidator[K, V]) sendKeys(keys [][]byte) error {
 		}
 		inv.seq++
 		m := invmsg.Message{Kind: invmsg.Keys, Source: inv.id, Seq: inv.seq, Keys: keys[:n]}
-		if err := inv.send(inv.ctx, &m); err != nil && errs == nil {
+		if err := inv.send(ctx, &m); err != nil && errs == nil {
 			errs = err
 		}
 		keys = keys[n:]
@@ -321,18 +327,18 @@ func (inv *invalidator[K, V]) send(ctx context.Context, m *invmsg.Message) error
 // pinger publishes a ping every InvalidationPingInterval while the subscription is
 // up. A ping that comes back proves the subscription alive; the watchdog, not the
 // pinger, acts on their absence, so a ping stuck in the network delays nothing.
-func (inv *invalidator[K, V]) pinger() {
+func (inv *invalidator[K, V]) pinger(ctx context.Context) {
 	defer inv.done.Done()
 	t := time.NewTicker(inv.c.cfg.InvalidationPingInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-inv.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		if inv.bus.connected.Load() {
-			inv.send(inv.ctx, &invmsg.Message{Kind: invmsg.Ping, Source: inv.id})
+			inv.send(ctx, &invmsg.Message{Kind: invmsg.Ping, Source: inv.id})
 		}
 	}
 }
@@ -349,13 +355,13 @@ func (inv *invalidator[K, V]) silenceWindow() int64 {
 // life within the silence window, and drops L1 at once when one did not; it also
 // drops L1 once per outage longer than InvalidationGrace. It reads clocks and L1
 // only: rebuilding the subscription is the subscriber loop's job.
-func (inv *invalidator[K, V]) watchdog() {
+func (inv *invalidator[K, V]) watchdog(ctx context.Context) {
 	defer inv.done.Done()
 	t := time.NewTicker(max(inv.c.cfg.InvalidationPingInterval/4, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-inv.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -403,18 +409,18 @@ func (inv *invalidator[K, V]) setConnected(l *link, up bool, now int64) {
 }
 
 // subscribeLoop keeps a subscription open until the cache closes.
-func (inv *invalidator[K, V]) subscribeLoop() {
+func (inv *invalidator[K, V]) subscribeLoop(ctx context.Context) {
 	defer inv.done.Done()
-	inv.keepUp(&inv.bus, "disconnected", func(ctx context.Context, attempt uint64) error {
+	inv.keepUp(ctx, &inv.bus, "disconnected", func(ctx context.Context, attempt uint64) error {
 		return inv.ps.Subscribe(ctx, inv.channel, func(ev backend.Event) { inv.handle(attempt, ev) })
 	})
 }
 
 // trackLoop keeps a server-assisted tracking open until the cache closes.
-func (inv *invalidator[K, V]) trackLoop() {
+func (inv *invalidator[K, V]) trackLoop(ctx context.Context) {
 	defer inv.done.Done()
 	probe := inv.c.cfg.InvalidationPingInterval
-	inv.keepUp(&inv.track, "tracking-lost", func(ctx context.Context, attempt uint64) error {
+	inv.keepUp(ctx, &inv.track, "tracking-lost", func(ctx context.Context, attempt uint64) error {
 		return inv.tracker.Track(ctx, string(inv.c.areaKey), probe, func(ev backend.TrackEvent) { inv.handleTrack(attempt, ev) })
 	})
 }
@@ -423,20 +429,20 @@ func (inv *invalidator[K, V]) trackLoop() {
 // attempt that had connected and was not disowned by the watchdog drops L1 when it
 // ends: messages may be lost from now on, and Redis itself may have restarted and
 // lost its tombstones.
-func (inv *invalidator[K, V]) keepUp(l *link, lost string, run func(ctx context.Context, attempt uint64) error) {
+func (inv *invalidator[K, V]) keepUp(ctx context.Context, l *link, lost string, run func(ctx context.Context, attempt uint64) error) {
 	backoff := 20 * time.Millisecond
-	for first := true; inv.ctx.Err() == nil; first = false {
+	for first := true; ctx.Err() == nil; first = false {
 		inv.mu.Lock()
 		if !first {
 			l.reconnects++
 		}
 		attempt := l.attempt.Add(1)
 		inv.mu.Unlock()
-		sctx, cancel := context.WithCancel(inv.ctx)
+		sctx, cancel := context.WithCancel(ctx)
 		l.cancel.Store(&cancel)
 		err := run(sctx, attempt)
 		cancel()
-		if inv.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		inv.mu.Lock()
@@ -448,13 +454,15 @@ func (inv *invalidator[K, V]) keepUp(l *link, lost string, run func(ctx context.
 		}
 		if wasUp && !(l == &inv.track && testTrackingKeepsL1.Load()) {
 			inv.flushLocked(lost)
+		}
+		if l.confirmed.Load() == attempt {
 			backoff = 20 * time.Millisecond
 		}
 		inv.mu.Unlock()
 		inv.c.metrics.receiveFailures.Add(1)
 		inv.c.log.problem("subscribe", err)
 		select {
-		case <-inv.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
@@ -467,7 +475,7 @@ func (inv *invalidator[K, V]) keepUp(l *link, lost string, run func(ctx context.
 func (inv *invalidator[K, V]) confirm(l *link, attempt uint64, reason string) bool {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	if l.attempt.Load() != attempt || inv.ctx.Err() != nil {
+	if l.attempt.Load() != attempt || inv.closed.Load() {
 		return false
 	}
 	now := time.Now().UnixNano()
@@ -475,6 +483,7 @@ func (inv *invalidator[K, V]) confirm(l *link, attempt uint64, reason string) bo
 		inv.flushLocked(reason)
 	}
 	l.lastHeard.Store(now)
+	l.confirmed.Store(attempt)
 	inv.setConnected(l, true, now)
 	return true
 }
@@ -488,7 +497,7 @@ func (inv *invalidator[K, V]) handle(attempt uint64, ev backend.Event) {
 		}
 		return
 	}
-	if inv.bus.attempt.Load() != attempt || inv.ctx.Err() != nil {
+	if inv.bus.attempt.Load() != attempt || inv.closed.Load() {
 		return
 	}
 	inv.bus.lastHeard.Store(time.Now().UnixNano())
@@ -521,7 +530,7 @@ func (inv *invalidator[K, V]) handleTrack(attempt uint64, ev backend.TrackEvent)
 		inv.confirm(&inv.track, attempt, "tracking-started")
 		return
 	}
-	if inv.track.attempt.Load() != attempt || inv.ctx.Err() != nil {
+	if inv.track.attempt.Load() != attempt || inv.closed.Load() {
 		return
 	}
 	inv.track.lastHeard.Store(time.Now().UnixNano())
@@ -568,7 +577,7 @@ func (inv *invalidator[K, V]) flush(reason string) {
 }
 
 func (inv *invalidator[K, V]) flushLocked(reason string) {
-	if inv.ctx.Err() != nil {
+	if inv.closed.Load() {
 		return
 	}
 	inv.c.flushLocal()
