@@ -1,5 +1,6 @@
 // Package rueidisremote is the default remote backend of accelerator: a
-// [backend.Remote] and [backend.PubSub] over the rueidis Redis client.
+// [backend.Remote], [backend.PubSub] and [backend.Tracker] over the rueidis Redis
+// client.
 //
 // It works with a standalone Redis, Redis Sentinel and Redis Cluster alike; rueidis
 // picks the mode from the client options. In a cluster, batch operations are split
@@ -29,7 +30,8 @@ var (
 	_ backend.PubSub = (*Remote)(nil)
 )
 
-// Remote is a [backend.Remote] and a [backend.PubSub] over a rueidis client.
+// Remote is a [backend.Remote], a [backend.PubSub] and a [backend.Tracker] over a
+// rueidis client.
 //
 // It is safe for concurrent use.
 type Remote struct {
