@@ -299,3 +299,36 @@ func TestTrackingPartitionKeepsTheBound(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackingFollowsARedisRestart kills and restarts Redis: the tracking is lost,
+// which drops L1, and comes back, and an outside DEL reaches the instance again.
+func TestTrackingFollowsARedisRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	src := newVersionedSource()
+	c := newInstances(t, srv.URL(), 1, src, trackingTweak(true))[0]
+	waitTracking(t, c)
+	srv.Kill()
+	srv.Restart(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.SubscriberState().TrackingReconnects == 0 || !c.SubscriberState().TrackingConnected {
+		if time.Now().After(deadline) {
+			t.Fatalf("tracking did not come back: %+v", c.SubscriberState())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if f := c.SubscriberState().Flushes; f["tracking-lost"]+f["tracking-silent"] == 0 {
+		t.Fatalf("flushes %v: losing the tracking did not drop L1", f)
+	}
+	holdInL1(t, c, "k")
+	outsideDel(t, srv, "tracking:k")
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if _, found, _ := c.Get(context.Background(), "k", accelerator.DisableLoad()); !found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the outside DEL never reached the instance after the restart")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
