@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -12,9 +13,13 @@ import (
 )
 
 // subscriberBuffer is how many events a subscription may have waiting for its
-// handler; a subscription that falls further behind is ended (errFellBehind) instead
-// of delaying the others on its connection.
-const subscriberBuffer = 4096
+// handler, and subscriberBufferBytes how many payload bytes (the hard limit Redis
+// puts on a pubsub client by default); a subscription that falls further behind is
+// ended (errFellBehind) instead of delaying the others on its connection.
+const (
+	subscriberBuffer      = 4096
+	subscriberBufferBytes = 32 << 20
+)
 
 var (
 	// errFellBehind reports a subscription whose handler fell more than
@@ -71,8 +76,9 @@ type hubCommand struct {
 // hubSub is one Subscribe call.
 type hubSub struct {
 	events    chan backend.Event
-	fail      chan error // at most one error
-	confirmed bool       // guarded by the hub's mutex
+	pending   atomic.Int64 // payload bytes in events
+	fail      chan error   // at most one error
+	confirmed bool         // guarded by the hub's mutex
 }
 
 // subscribe runs one Subscribe call on the hub's connection.
@@ -81,12 +87,20 @@ func (h *hub) subscribe(ctx context.Context, channel string, handler func(backen
 	c := h.add(channel, s)
 	defer c.remove(channel, s)
 	for {
+		// The context first: nothing is delivered once it is done; then a failure,
+		// which must not wait behind the events still buffered.
 		if ctx.Err() != nil {
 			return closedError(ctx, channel)
 		}
 		select {
+		case err := <-s.fail:
+			return fmt.Errorf("goredisremote: subscription to %q broke: %w", channel, err)
+		default:
+		}
+		select {
 		case ev := <-s.events:
 			handler(ev)
+			s.pending.Add(-int64(len(ev.Payload)))
 		case err := <-s.fail:
 			if ctx.Err() != nil {
 				return closedError(ctx, channel)
@@ -262,6 +276,22 @@ func (c *hubConn) failChannel(channel string, err error) {
 	delete(c.channels, channel)
 }
 
+// offer queues ev for the handler unless the subscription is too far behind. The
+// caller holds the hub's mutex, so offers of one subscription never race.
+func (s *hubSub) offer(ev backend.Event) bool {
+	size := int64(len(ev.Payload))
+	if s.pending.Load()+size > subscriberBufferBytes {
+		return false
+	}
+	select {
+	case s.events <- ev:
+		s.pending.Add(size)
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *hubSub) failWith(err error) {
 	if err == nil {
 		err = errConnectionLost
@@ -326,9 +356,7 @@ func (c *hubConn) onMessage(m *redis.Message) {
 		if !s.confirmed {
 			continue
 		}
-		select {
-		case s.events <- ev:
-		default:
+		if !s.offer(ev) {
 			s.failWith(errFellBehind)
 			delete(ch.subs, s)
 		}

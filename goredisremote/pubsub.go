@@ -51,8 +51,8 @@ func (r *Remote) Publish(ctx context.Context, channel string, message []byte) er
 // shares one PubSub connection: each channel is subscribed once on it however many
 // calls want it, and unsubscribed when the last of them returns; the connection is
 // opened by the first call and closed when the last returns. Each call has a buffer
-// of 4,096 events; a handler that falls further behind ends its own subscription with
-// an error instead of delaying the others. Over a cluster client or a Ring, each call
+// of 4,096 events and 32 MiB of payloads; a handler that falls further behind ends
+// its own subscription with an error instead of delaying the others. Over a cluster client or a Ring, each call
 // uses a connection of its own.
 //
 // It returns an error wrapping [backend.ErrSubscriptionClosed] (and the context's

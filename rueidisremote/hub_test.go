@@ -112,3 +112,67 @@ func TestSubscriptionsShareOneConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowSubscriptionEndsAlone pins that a handler that stops reading ends its own
+// subscription once its buffer is full, while another subscription on the shared
+// connection keeps receiving.
+func TestSlowSubscriptionEndsAlone(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	r := newRemote(t, s.URL())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	block := make(chan struct{})
+	slowSubscribed, fastSubscribed := make(chan struct{}), make(chan struct{})
+	slow, fast := make(chan error, 1), make(chan error, 1)
+	got := make(chan struct{}, 1)
+	go func() {
+		slow <- r.Subscribe(ctx, "slow", func(ev backend.Event) {
+			if ev.Kind == backend.EventSubscribed {
+				close(slowSubscribed)
+				return
+			}
+			<-block
+		})
+	}()
+	go func() {
+		fast <- r.Subscribe(ctx, "fast", func(ev backend.Event) {
+			if ev.Kind == backend.EventSubscribed {
+				close(fastSubscribed)
+				return
+			}
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	<-slowSubscribed
+	<-fastSubscribed
+	c := r.Client()
+	for range 5000 {
+		if err := c.Do(ctx, c.B().Publish().Channel("slow").Message("m").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(block) // the handler is slow, not stuck: it returns, and learns
+	select {
+	case err := <-slow:
+		if err == nil || errors.Is(err, backend.ErrSubscriptionClosed) {
+			t.Fatalf("slow Subscribe = %v, want the reason it broke", err)
+		}
+		t.Logf("slow subscription: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow subscription did not end")
+	}
+	if err := r.Publish(ctx, "fast", []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case err := <-fast:
+		t.Fatalf("fast Subscribe returned %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other subscription stopped receiving")
+	}
+}

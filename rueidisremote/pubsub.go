@@ -46,8 +46,8 @@ func (r *Remote) Publish(ctx context.Context, channel string, message []byte) er
 // unsubscribed when the last of them returns; the connection is opened by the first
 // call and closed when the last returns. So all the caches of a process that share a
 // Remote hold one subscriber connection to Redis. Each call has a buffer of 4,096
-// events; a handler that falls further behind ends its own subscription with an
-// error instead of delaying the others. In a cluster, each call uses a connection of
+// events and 32 MiB of payloads; a handler that falls further behind ends its own
+// subscription with an error instead of delaying the others. In a cluster, each call uses a connection of
 // its own to the node that owns the channel name's hash slot (see [Remote.Publish]).
 //
 // It returns an error wrapping [backend.ErrSubscriptionClosed] (and the context's
