@@ -24,6 +24,10 @@ var (
 	// ErrNilLoader is returned by [Cache.GetOrLoad] and [Cache.MGetOrLoad] when they
 	// are given a nil loader.
 	ErrNilLoader = errors.New("accelerator: nil loader")
+	// ErrValueTooLarge is wrapped in the error of a [Cache.Set] or [Cache.MSet] with a
+	// value larger than [Options.MaxValueSize] once encoded: nothing of the write is
+	// stored, in either layer.
+	ErrValueTooLarge = errors.New("accelerator: value larger than MaxValueSize")
 )
 
 // PanicError is the error that callers waiting on a shared load receive when the

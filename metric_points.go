@@ -96,6 +96,8 @@ var (
 		"Times L1 was dropped because invalidation messages may have been lost.", nil}
 	metricFillsLost = MetricDescription{"accelerator_cache_fills_lost_total", MetricCounter, "{key}",
 		"Loaded values not written back because the key was deleted or rewritten in L2 meanwhile.", nil}
+	metricOversized = MetricDescription{"accelerator_cache_oversized_values_total", MetricCounter, "{value}",
+		"Values larger than MaxValueSize once encoded: loaded ones not cached, written ones refused.", nil}
 
 	metricHitRatio = MetricDescription{"accelerator_cache_hit_ratio", MetricGauge, "1",
 		"Hits / (hits + misses) of a layer since the cache was built; 0 before any read.", []string{"layer"}}
@@ -116,7 +118,7 @@ var metricDescriptions = []*MetricDescription{
 	&metricDecodeErrors, &metricLoaderCalls, &metricLoadKeys, &metricLoadResults, &metricLoadErrors,
 	&metricLoadTimeouts, &metricLoadPanics, &metricSharedLoads, &metricStaleServed,
 	&metricRefreshAttempts, &metricRefreshResults, &metricInvMessages, &metricInvFailures,
-	&metricLocalFlushes, &metricFillsLost,
+	&metricLocalFlushes, &metricFillsLost, &metricOversized,
 	&metricHitRatio, &metricLocalEntries, &metricLocalWeight, &metricLoadsInFlight, &metricBreakerState,
 	&metricSubscribed,
 }
@@ -175,6 +177,7 @@ func (c *cache[K, V]) metricPoints() []MetricPoint {
 	w.counter(&metricInvFailures, s.ReceiveFailures, "op", "receive")
 	w.counter(&metricLocalFlushes, s.LocalFlushes)
 	w.counter(&metricFillsLost, s.FillsLost)
+	w.counter(&metricOversized, s.OversizedValues)
 
 	if c.local != nil {
 		w.point(&metricHitRatio, s.LocalHitRatio(), "layer", "l1")

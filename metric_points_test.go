@@ -85,6 +85,7 @@ func TestMetricPointsMirrorTheSnapshot(t *testing.T) {
 		"accelerator_cache_invalidation_failures_total{" + a + ",op=receive}": s.ReceiveFailures,
 		"accelerator_cache_local_flushes_total{" + a + "}":                    s.LocalFlushes,
 		"accelerator_cache_fills_lost_total{" + a + "}":                       s.FillsLost,
+		"accelerator_cache_oversized_values_total{" + a + "}":                 s.OversizedValues,
 		"accelerator_cache_loads_in_flight{" + a + "}":                        0,
 		"accelerator_cache_local_entries{" + a + "}":                          4, // a, zz, b, c
 		"accelerator_cache_breaker_state{" + a + ",state=closed}":             1,

@@ -57,6 +57,10 @@ type MetricsSnapshot struct {
 	// FillsLost counts loaded values not written back because the key was deleted or
 	// rewritten in L2 after the load started (the fill guard at work).
 	FillsLost uint64
+	// OversizedValues counts values larger than MaxValueSize once encoded: a loaded
+	// one is returned to its reader but not cached; a written one fails the write
+	// with [ErrValueTooLarge].
+	OversizedValues uint64
 }
 
 // LocalHitRatio returns LocalHits / (LocalHits + LocalMisses), or 0 before any read.
@@ -90,6 +94,7 @@ type metrics struct {
 	invPublished, invReceived              atomic.Uint64
 	publishFailures, receiveFailures       atomic.Uint64
 	localFlushes, fillsLost                atomic.Uint64
+	oversizedValues                        atomic.Uint64
 }
 
 func newMetrics() *metrics {
@@ -129,5 +134,6 @@ func (m *metrics) snapshot(area string) MetricsSnapshot {
 		ReceiveFailures:        m.receiveFailures.Load(),
 		LocalFlushes:           m.localFlushes.Load(),
 		FillsLost:              m.fillsLost.Load(),
+		OversizedValues:        m.oversizedValues.Load(),
 	}
 }

@@ -294,6 +294,25 @@ func TestCountersOfRefreshAhead(t *testing.T) {
 	}
 }
 
+func TestCountersOfOversizedValues(t *testing.T) {
+	srv := redistest.Start(t)
+	big := strings.Repeat("x", 200)
+	c := newCache(t, accelerator.Options[string, string]{
+		Area: "big", Remote: newRemote(t, srv.URL()), MaxValueSize: 100,
+		Loader: &countingLoader[string, string]{data: map[string]string{"k": big}},
+	})
+	ctx := context.Background()
+	if err := c.Set(ctx, "w", big); !errors.Is(err, accelerator.ErrValueTooLarge) {
+		t.Fatalf("Set of an oversized value = %v, want ErrValueTooLarge", err)
+	}
+	if v, _, err := c.Get(ctx, "k"); err != nil || v != big {
+		t.Fatalf("Get of an oversized load = %d bytes, %v; want the value", len(v), err)
+	}
+	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
+		LocalMisses: 1, RemoteMisses: 1, Loads: 1, LoadedKeys: 1, LoadFound: 1, OversizedValues: 2,
+	})
+}
+
 // TestEveryCounterIsDrivenByAScenario: a counter that no test above moves is a
 // counter nobody checked. The counters of cross-instance invalidation are driven by
 // its own tests.
@@ -310,6 +329,7 @@ func TestEveryCounterIsDrivenByAScenario(t *testing.T) {
 		TestCountersOfSharedLoads(t)
 		TestCountersOfStaleServed(t)
 		TestCountersOfRefreshAhead(t)
+		TestCountersOfOversizedValues(t)
 	})
 	invalidation := map[string]bool{
 		"InvalidationsPublished": true, "InvalidationsReceived": true, "PublishFailures": true,

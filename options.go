@@ -120,15 +120,19 @@ type Options[K comparable, V any] struct {
 	// WarmupBatchSize is the number of keys per MLoad call of [Cache.Warmup]. Default
 	// [DefaultWarmupBatchSize].
 	WarmupBatchSize int
-	// MaxValueSize caps the size of a remote value the cache decodes; a larger one is
-	// treated as corrupt: counted, read as a miss and overwritten. Default
-	// [DefaultMaxValueSize].
+	// MaxValueSize caps the size of a value in L2, envelope included. A write of a
+	// larger value fails with [ErrValueTooLarge] and stores nothing; a larger loaded
+	// value is returned to its reader but not cached (both counted as
+	// OversizedValues); a larger value found in L2 is treated as corrupt: counted,
+	// read as a miss and overwritten. It does not apply in ModeLocal, where nothing is
+	// encoded. Default [DefaultMaxValueSize].
 	MaxValueSize int
 
 	// RefreshAhead turns on refresh-ahead: a read that hits an entry (in L1, or in L2
 	// without L1) less than this long before its expiry returns the cached value at
 	// once and starts one background reload of the key, shared with any foreground
-	// load of it. The reload runs detached from the reader, bounded by LoaderTimeout;
+	// load of it. Negative entries are never refreshed ahead: they expire after
+	// NullTTL, and the next read loads. The reload runs detached from the reader, bounded by LoaderTimeout;
 	// a failed reload keeps the old value, is counted, and the key is not retried for
 	// max(1s, RefreshAhead/4). Entries that nobody reads are not refreshed. Reads with
 	// [DisableLoad] never refresh. Default 0: off. It must be shorter than LocalTTL and
@@ -163,6 +167,13 @@ type Options[K comparable, V any] struct {
 	// BreakerBackoff is how long an opened breaker waits before its first probe.
 	// Default [DefaultBreakerBackoff].
 	BreakerBackoff time.Duration
+
+	// Clock is the cache's time source: every TTL, refresh, stale-window, tombstone and
+	// breaker decision reads it, and so does the default Local. Default: a coarse
+	// clock shared by the process, advanced once a millisecond while a cache with an
+	// L1 is open (a cache without L1 reads the precise time). Tests set a clock they
+	// move by hand, to expire entries without sleeping.
+	Clock Clock
 
 	// Tracer starts a span around each operation (see [Tracer]); the module
 	// github.com/accelerator-go/accelerator/acceleratorotel provides one over OpenTelemetry.

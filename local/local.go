@@ -5,6 +5,7 @@ package local
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -29,13 +30,30 @@ type Options[K comparable, V any] struct {
 	// different weights for the same key and value. Only with MaximumWeight. A
 	// negative-cache entry is weighed with the zero value of V.
 	Weigher func(key K, value V) uint32
+	// Clock is the store's time source, in Unix nanoseconds. Default: the process-wide
+	// coarse clock, advanced once a millisecond while a store or cache that uses it is
+	// open. A cache passes its own (see accelerator.Options.Clock), so that the store
+	// drops entries on the same time as the cache judges them.
+	Clock Clock
 }
+
+// Clock reads the current time in Unix nanoseconds.
+type Clock interface {
+	NowNano() int64
+}
+
+// otterClock adapts a [Clock] to otter's: without ticks, otter expires entries on
+// access and on writes rather than on a timer.
+type otterClock struct{ Clock }
+
+func (otterClock) Tick(time.Duration) <-chan time.Time { return nil }
 
 // Store is an in-process [backend.Local] on otter. It is safe for concurrent use.
 type Store[K comparable, V any] struct {
-	cache   *otter.Cache[K, backend.Entry[V]]
-	clock   *otter.CoarseClock
-	release func()
+	cache     *otter.Cache[K, backend.Entry[V]]
+	clock     Clock
+	release   func()
+	closeOnce sync.Once
 }
 
 var _ backend.Local[string, int] = (*Store[string, int])(nil)
@@ -54,11 +72,18 @@ func New[K comparable, V any](opts Options[K, V]) (*Store[K, V], error) {
 	if opts.Weigher != nil && opts.MaximumWeight == 0 {
 		return nil, errors.New("local: Weigher requires MaximumWeight")
 	}
-	clk, release := clock.Acquire()
-	s := &Store[K, V]{clock: clk, release: release}
+	s := &Store[K, V]{release: func() {}}
 	o := &otter.Options[K, backend.Entry[V]]{
-		Clock:            clk,
 		ExpiryCalculator: otter.ExpiryWritingFunc(s.expiresAfter),
+		// Run otter's maintenance on the goroutine that caused it instead of a new
+		// goroutine per write.
+		Executor: func(fn func()) { fn() },
+	}
+	if opts.Clock != nil {
+		s.clock, o.Clock = opts.Clock, otterClock{opts.Clock}
+	} else {
+		clk, release := clock.Acquire()
+		s.clock, s.release, o.Clock = clk, release, clk
 	}
 	switch {
 	case opts.MaximumWeight > 0:
@@ -72,7 +97,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Store[K, V], error) {
 	}
 	c, err := otter.New(o)
 	if err != nil {
-		release()
+		s.release()
 		return nil, err
 	}
 	s.cache = c
@@ -126,5 +151,5 @@ func (s *Store[K, V]) WeightedSize() uint64 {
 // expiring entries proactively. Close is idempotent.
 func (s *Store[K, V]) Close() {
 	s.cache.StopAllGoroutines()
-	s.release()
+	s.closeOnce.Do(s.release)
 }

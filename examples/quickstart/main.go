@@ -1,7 +1,9 @@
 // Command quickstart shows a local-only accelerator cache in front of a slow "database":
 // the first read of a key loads it, the next ones hit the in-process layer, a burst of
 // concurrent reads of a cold key loads it once, and a key the database does not have is
-// remembered as a negative entry. It needs no Redis.
+// remembered as a negative entry. It needs no Redis. At the end it explains its figures:
+// the readers that waited on a load another reader had started are L1 misses, counted
+// apart as SharedLoads, and cost the database nothing.
 //
 //	go run ./examples/quickstart
 package main
@@ -74,6 +76,14 @@ func main() {
 	fmt.Printf("MGet(1,2,3,4): %d found, err=%v (only 3 and 4 went to the database, in one query)\n", len(users), err)
 
 	m := cache.MetricsSnapshot()
-	fmt.Printf("\nqueries=%d  L1 hits=%d misses=%d (hit ratio %.2f)  loads=%d mloads=%d shared=%d null hits=%d\n",
-		queries.Load(), m.LocalHits, m.LocalMisses, m.LocalHitRatio(), m.Loads, m.MLoads, m.SharedLoads, m.NullHits)
+	reads := m.LocalHits + m.LocalMisses
+	started := m.LocalMisses - m.SharedLoads
+	fmt.Printf("\nL1 reads: %d = %d hits + %d misses (hit ratio %.2f)\n", reads, m.LocalHits, m.LocalMisses, m.LocalHitRatio())
+	fmt.Printf("  %3d of the misses waited on a load another reader had started (SharedLoads): no query of their own\n", m.SharedLoads)
+	fmt.Printf("  %3d of the misses started a load: %d Load calls, %d keys in %d MLoad call(s)\n", started, m.Loads, m.LoadedKeys-m.Loads, m.MLoads)
+	fmt.Printf("database queries: %d; reads answered without a query of their own: %d of %d (%.2f)\n",
+		queries.Load(), m.LocalHits+m.SharedLoads, reads, float64(m.LocalHits+m.SharedLoads)/float64(reads))
+	fmt.Println("\nThe hit ratio counts L1 only: a reader that found the key missing and waited for the one")
+	fmt.Println("load in flight is a miss, although the database saw a single query for all of them.")
+	fmt.Println("Watch SharedLoads next to the hit ratio, and the loads, to see what reaches the source.")
 }

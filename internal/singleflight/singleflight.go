@@ -1,42 +1,69 @@
-// Package singleflight runs loads from the source of truth so that one load of a key is
-// in flight at a time, shared by every caller that asks for the key meanwhile.
+// Package singleflight shares work on a key between the callers that ask for it at the
+// same time: loads from the source of truth ([Group]) and short reads of a remote
+// store ([Shared]).
 //
 // Unlike golang.org/x/sync/singleflight, a load here runs in its own goroutine on a
 // context detached from the callers' cancellation and bounded by a timeout, and every
 // caller, the one that started it included, waits for it only as long as its own
 // context allows. A load that outlives its timeout completes its callers with the
 // timeout error; its late result is discarded.
+//
+// Both kinds can be detached from their key with Forget: the callers that joined keep
+// waiting for the result, and a caller that arrives later starts anew. A cache
+// detaches a key when it writes it, so that nobody who starts reading after the write
+// returned is handed a result that was read before it.
 package singleflight
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Spec describes one load.
-type Spec[R any] struct {
-	// Timeout bounds the load; zero means no bound.
+// Job is one load: Load reads the source, Commit installs the result.
+type Job[R any] interface {
+	// Load runs in a goroutine of its own with a context that carries the starting
+	// caller's values, is not cancelled with it, and ends after the group's timeout.
+	Load(ctx context.Context) (R, error)
+	// Commit runs after Load returned in time and before any caller sees the result,
+	// so that a caller who returns finds the cache already written. It may change the
+	// result. It is not called for a load that timed out.
+	Commit(ctx context.Context, r R, err error) (R, error)
+	// TimedOut is called once if the load outlives the timeout.
+	TimedOut()
+}
+
+// Config is what every load of a group shares.
+type Config struct {
+	// Timeout bounds each load; zero means no bound.
 	Timeout time.Duration
 	// TimeoutErr is the result error of a load that outlived Timeout.
 	TimeoutErr error
-	// OnTimeout, when set, is called once if the load outlives Timeout.
-	OnTimeout func()
-	// Load runs in a goroutine of its own with a context that carries the starting
-	// caller's values, is not cancelled with it, and ends after Timeout. It must not
-	// panic: a panic would end the process.
-	Load func(ctx context.Context) (R, error)
-	// Tracker, when set, counts the load goroutine from its start to its end, so that
+	// Tracker, when set, counts each load goroutine from its start to its end, so that
 	// its owner can wait for every load it started.
 	Tracker *sync.WaitGroup
-	// Commit, when set, runs after Load returned in time and before any caller sees the
-	// result, so that a caller who returns finds the cache already written. It may
-	// change the result. It is not called for a load that timed out.
-	Commit func(ctx context.Context, r R, err error) (R, error)
+	// Recover turns a panic of Load or Commit (which a Job should not let through)
+	// into the error of the load, so that a bug cannot end the process from a load
+	// goroutine. Nil uses [PanicError].
+	Recover func(v any) error
 }
 
-// call is one load in flight.
+// PanicError is the error of a load or read that panicked, when [Config.Recover] is
+// not set.
+type PanicError struct{ Value any }
+
+func (e *PanicError) Error() string { return "singleflight: panic in shared call" }
+
+func (cfg *Config) recovered(v any) error {
+	if cfg.Recover != nil {
+		return cfg.Recover(v)
+	}
+	return &PanicError{Value: v}
+}
+
+// call is one load or read in flight.
 type call[R any] struct {
 	done    chan struct{}
 	claimed atomic.Bool
@@ -47,75 +74,114 @@ type call[R any] struct {
 // claim reports whether the caller is the one that completes the call.
 func (c *call[R]) claim() bool { return c.claimed.CompareAndSwap(false, true) }
 
-// Group deduplicates loads by key. The zero value is ready to use.
-type Group[K comparable, R any] struct {
-	mu    sync.Mutex
-	calls map[K]*call[R]
+// calls is a registry of calls in flight by key.
+type calls[K comparable, R any] struct {
+	mu sync.Mutex
+	m  map[K]*call[R]
 }
 
-// Do returns the result of the load of key in flight, starting it with spec if there
-// is none. shared reports whether the caller joined a load another caller started. If
-// ctx is done first, Do returns ctx.Err() and the load goes on for the others.
-func (g *Group[K, R]) Do(ctx context.Context, key K, spec Spec[R]) (r R, err error, shared bool) {
-	c, leader := register(&g.mu, &g.calls, key)
-	if !leader {
-		r, err = wait(ctx, c)
-		return r, err, true
-	}
-
-	start(ctx, c, spec, func() { g.forget(key, c) })
-	r, err = wait(ctx, c)
-	return r, err, false
-}
-
-// Start starts the load of key with spec unless one is already in flight, and returns
-// at once: it reports whether it started one. The result goes to the callers that join
-// the load with Do meanwhile, and is otherwise dropped (Commit still runs).
-func (g *Group[K, R]) Start(ctx context.Context, key K, spec Spec[R]) bool {
-	c, leader := register(&g.mu, &g.calls, key)
-	if !leader {
-		return false
-	}
-	start(ctx, c, spec, func() { g.forget(key, c) })
-	return true
-}
-
-// register returns the call of key in flight, or registers a new one in calls and
-// reports that the caller leads it.
-func register[K comparable, R any](mu *sync.Mutex, calls *map[K]*call[R], key K) (c *call[R], leader bool) {
-	mu.Lock()
-	defer mu.Unlock()
-	if c, ok := (*calls)[key]; ok {
+// register returns the call of key in flight, or registers a new one and reports
+// that the caller leads it.
+func (cs *calls[K, R]) register(key K) (c *call[R], leader bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c, ok := cs.m[key]; ok {
 		return c, false
 	}
 	c = &call[R]{done: make(chan struct{})}
-	if *calls == nil {
-		*calls = make(map[K]*call[R])
+	if cs.m == nil {
+		cs.m = make(map[K]*call[R])
 	}
-	(*calls)[key] = c
+	cs.m[key] = c
 	return c, true
 }
 
-// InFlight returns the number of keys with a load in flight.
-func (g *Group[K, R]) InFlight() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.calls)
+// lookup returns the call of key in flight, if any.
+func (cs *calls[K, R]) lookup(key K) *call[R] {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.m[key]
 }
 
-func (g *Group[K, R]) forget(key K, c *call[R]) {
-	g.mu.Lock()
-	if g.calls[key] == c {
-		delete(g.calls, key)
+// forget unregisters c, if it is still the call of key.
+func (cs *calls[K, R]) forget(key K, c *call[R]) {
+	cs.mu.Lock()
+	if cs.m[key] == c {
+		delete(cs.m, key)
 	}
-	g.mu.Unlock()
+	cs.mu.Unlock()
+}
+
+// detach unregisters whatever call of key is in flight.
+func (cs *calls[K, R]) detach(key K) {
+	cs.mu.Lock()
+	delete(cs.m, key)
+	cs.mu.Unlock()
+}
+
+func (cs *calls[K, R]) len() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.m)
+}
+
+// Group deduplicates loads by key. Set Config before first use.
+type Group[K comparable, R any] struct {
+	Config Config
+	calls  calls[K, R]
+}
+
+// Do returns the result of the load of key in flight, starting job as that load if
+// there is none. shared reports whether the caller joined a load another caller
+// started. If ctx is done first, Do returns ctx.Err() and the load goes on for the
+// others.
+func (g *Group[K, R]) Do(ctx context.Context, key K, job Job[R]) (r R, err error, shared bool) {
+	c, leader := g.calls.register(key)
+	if leader {
+		g.start(ctx, key, c, job)
+	}
+	r, err = wait(ctx, c)
+	return r, err, !leader
+}
+
+// Join waits for the load of key in flight, if there is one: ok is false when there is
+// none, and the caller must start its own.
+func (g *Group[K, R]) Join(ctx context.Context, key K) (r R, err error, ok bool) {
+	c := g.calls.lookup(key)
+	if c == nil {
+		return r, nil, false
+	}
+	r, err = wait(ctx, c)
+	return r, err, true
+}
+
+// Start starts job as the load of key unless one is already in flight, and returns at
+// once: it reports whether it started one. The result goes to the callers that join
+// the load with Do meanwhile, and is otherwise dropped (Commit still runs).
+func (g *Group[K, R]) Start(ctx context.Context, key K, job Job[R]) bool {
+	c, leader := g.calls.register(key)
+	if leader {
+		g.start(ctx, key, c, job)
+	}
+	return leader
+}
+
+// Forget detaches the load of key in flight, if any: the callers that joined it still
+// get its result, and the next caller starts a new load.
+func (g *Group[K, R]) Forget(key K) { g.calls.detach(key) }
+
+// InFlight returns the number of keys with a load in flight.
+func (g *Group[K, R]) InFlight() int { return g.calls.len() }
+
+func (g *Group[K, R]) start(ctx context.Context, key K, c *call[R], job Job[R]) {
+	run(ctx, &g.Config, c, job, func() { g.calls.forget(key, c) })
 }
 
 // Run runs one load that no other caller shares, with the same detachment, timeout
 // and commit rules as [Group.Do].
-func Run[R any](ctx context.Context, spec Spec[R]) (R, error) {
+func Run[R any](ctx context.Context, cfg *Config, job Job[R]) (R, error) {
 	c := &call[R]{done: make(chan struct{})}
-	start(ctx, c, spec, nil)
+	run(ctx, cfg, c, job, nil)
 	return wait(ctx, c)
 }
 
@@ -129,45 +195,64 @@ func wait[R any](ctx context.Context, c *call[R]) (R, error) {
 	}
 }
 
-// start runs the load of c in a new goroutine. forget, when set, unregisters c before
+// run runs the load of c in a new goroutine. forget, when set, unregisters c before
 // its result is published, so that a caller arriving later starts a new load.
-func start[R any](ctx context.Context, c *call[R], spec Spec[R], forget func()) {
+func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget func()) {
 	lctx := context.WithoutCancel(ctx)
 	cancel := context.CancelFunc(func() {})
 	var timer *time.Timer
-	if spec.Timeout > 0 {
-		lctx, cancel = context.WithTimeout(lctx, spec.Timeout)
-		timer = time.AfterFunc(spec.Timeout, func() {
+	if cfg.Timeout > 0 {
+		lctx, cancel = context.WithTimeout(lctx, cfg.Timeout)
+		timer = time.AfterFunc(cfg.Timeout, func() {
 			if !c.claim() {
 				return
 			}
-			if spec.OnTimeout != nil {
-				spec.OnTimeout()
-			}
+			job.TimedOut()
 			var zero R
-			publish(c, zero, spec.TimeoutErr, forget)
+			publish(c, zero, cfg.TimeoutErr, forget)
 		})
 	}
-	if spec.Tracker != nil {
-		spec.Tracker.Add(1)
+	if cfg.Tracker != nil {
+		cfg.Tracker.Add(1)
 	}
 	go func() {
-		if spec.Tracker != nil {
-			defer spec.Tracker.Done()
+		if cfg.Tracker != nil {
+			defer cfg.Tracker.Done()
 		}
 		defer cancel()
-		r, err := spec.Load(lctx)
-		if !c.claim() {
+		r, err := loadAndCommit(lctx, cfg, c, job, timer)
+		if err == errLate {
 			return // timed out: the callers already have their answer
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		if spec.Commit != nil {
-			r, err = spec.Commit(lctx, r, err)
 		}
 		publish(c, r, err, forget)
 	}()
+}
+
+// errLate marks a load whose callers were already answered by the timeout.
+var errLate = errors.New("singleflight: late result")
+
+func loadAndCommit[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], timer *time.Timer) (r R, err error) {
+	owned := false
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		var zero R
+		r, err = zero, cfg.recovered(v)
+		if !owned && !c.claim() {
+			err = errLate
+		}
+	}()
+	r, err = job.Load(ctx)
+	if !c.claim() {
+		return r, errLate
+	}
+	owned = true
+	if timer != nil {
+		timer.Stop()
+	}
+	return job.Commit(ctx, r, err)
 }
 
 func publish[R any](c *call[R], r R, err error, forget func()) {
@@ -178,29 +263,40 @@ func publish[R any](c *call[R], r R, err error, forget func()) {
 	close(c.done)
 }
 
-// Inline deduplicates a short call by key, such as one read of a remote store: the
-// first caller runs it on its own goroutine, and callers that ask for the same key
+// Shared deduplicates a short call by key, such as one read of a remote store: the
+// first caller runs Read on its own goroutine, and callers that ask for the same key
 // meanwhile wait for its result, each as long as its own context allows. It has no
-// timeout of its own: fn must be bounded. The zero value is ready to use.
-type Inline[K comparable, R any] struct {
-	mu    sync.Mutex
-	calls map[K]*call[R]
+// timeout of its own: Read must be bounded. A read that panics gives every caller the
+// recovered error. Set Read before first use.
+type Shared[K comparable, R any] struct {
+	// Read reads key; it is set once, so that a call allocates nothing for it.
+	Read func(ctx context.Context, key K) (R, error)
+	// Recover turns a panic of a read into its error; nil uses [PanicError].
+	Recover func(v any) error
+	calls   calls[K, R]
 }
 
-// Do returns the result of the call of key in flight, or runs fn as that call. shared
-// reports whether the caller joined a call another caller ran.
-func (g *Inline[K, R]) Do(ctx context.Context, key K, fn func() (R, error)) (r R, err error, shared bool) {
-	c, leader := register(&g.mu, &g.calls, key)
+// Do returns the result of the read of key in flight, or runs Read as that read.
+// shared reports whether the caller joined a read another caller ran.
+func (g *Shared[K, R]) Do(ctx context.Context, key K) (r R, err error, shared bool) {
+	c, leader := g.calls.register(key)
 	if !leader {
 		r, err = wait(ctx, c)
 		return r, err, true
 	}
 	defer func() {
-		g.mu.Lock()
-		delete(g.calls, key)
-		g.mu.Unlock()
+		if v := recover(); v != nil {
+			var zero R
+			c.r, c.err = zero, (&Config{Recover: g.Recover}).recovered(v)
+			r, err = c.r, c.err
+		}
+		g.calls.forget(key, c)
 		close(c.done)
 	}()
-	c.r, c.err = fn()
+	c.r, c.err = g.Read(ctx, key)
 	return c.r, c.err, false
 }
+
+// Forget detaches the read of key in flight, if any: the callers that joined it still
+// get its result, and the next caller reads anew.
+func (g *Shared[K, R]) Forget(key K) { g.calls.detach(key) }

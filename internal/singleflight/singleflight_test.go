@@ -6,228 +6,353 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 var errTimeout = errors.New("timeout")
 
+// job adapts functions to Job for the tests.
+type job[R any] struct {
+	load     func(context.Context) (R, error)
+	commit   func(context.Context, R, error) (R, error)
+	timedOut func()
+}
+
+func (j job[R]) Load(ctx context.Context) (R, error) { return j.load(ctx) }
+func (j job[R]) Commit(ctx context.Context, r R, err error) (R, error) {
+	if j.commit == nil {
+		return r, err
+	}
+	return j.commit(ctx, r, err)
+}
+func (j job[R]) TimedOut() {
+	if j.timedOut != nil {
+		j.timedOut()
+	}
+}
+
+// shared returns a Shared whose reads call rd.
+func shared[R any](rd func(context.Context) (R, error)) *Shared[string, R] {
+	return &Shared[string, R]{Read: func(ctx context.Context, _ string) (R, error) { return rd(ctx) }}
+}
+
 func TestDoSharesOneLoad(t *testing.T) {
-	var g Group[string, int]
-	var calls atomic.Int32
-	release := make(chan struct{})
-	spec := Spec[int]{Load: func(context.Context) (int, error) {
-		calls.Add(1)
-		<-release
-		return 42, nil
-	}}
-	const n = 100
-	var wg sync.WaitGroup
-	var sharedN atomic.Int32
-	results := make([]int, n)
-	for i := range n {
-		wg.Go(func() {
-			r, err, shared := g.Do(context.Background(), "k", spec)
-			if err != nil {
-				t.Errorf("Do: %v", err)
-			}
-			if shared {
-				sharedN.Add(1)
-			}
-			results[i] = r
-		})
-	}
-	for g.InFlight() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // let the others join
-	close(release)
-	wg.Wait()
-	// A caller the scheduler started only after the load completed starts a load
-	// of its own; every other caller must have shared the first one.
-	leaders := int32(n) - sharedN.Load()
-	if got := calls.Load(); got != leaders {
-		t.Fatalf("load ran %d times for %d callers that did not share, want one each", got, leaders)
-	}
-	if leaders > n/10 {
-		t.Fatalf("%d of %d callers started a load of their own", leaders, n)
-	}
-	for i, r := range results {
-		if r != 42 {
-			t.Fatalf("caller %d got %d", i, r)
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string, int]
+		var calls atomic.Int32
+		release := make(chan struct{})
+		j := job[int]{load: func(context.Context) (int, error) {
+			calls.Add(1)
+			<-release
+			return 42, nil
+		}}
+		const n = 100
+		var wg sync.WaitGroup
+		var sharedN atomic.Int32
+		results := make([]int, n)
+		for i := range n {
+			wg.Go(func() {
+				r, err, shared := g.Do(context.Background(), "k", j)
+				if err != nil {
+					t.Errorf("Do: %v", err)
+				}
+				if shared {
+					sharedN.Add(1)
+				}
+				results[i] = r
+			})
 		}
-	}
-	if g.InFlight() != 0 {
-		t.Fatalf("call still registered after completion")
-	}
+		synctest.Wait() // every caller is waiting on the one load
+		close(release)
+		wg.Wait()
+		if calls.Load() != 1 || sharedN.Load() != n-1 {
+			t.Fatalf("load ran %d times, %d callers shared; want 1 and %d", calls.Load(), sharedN.Load(), n-1)
+		}
+		for i, r := range results {
+			if r != 42 {
+				t.Fatalf("caller %d got %d", i, r)
+			}
+		}
+		if g.InFlight() != 0 {
+			t.Fatalf("call still registered after completion")
+		}
+	})
 }
 
 func TestDoCallerCancelDoesNotCancelLoad(t *testing.T) {
-	var g Group[string, int]
-	release := make(chan struct{})
-	var loadCtxErr atomic.Value
-	spec := Spec[int]{Load: func(ctx context.Context) (int, error) {
-		<-release
-		if ctx.Err() != nil {
-			loadCtxErr.Store(ctx.Err())
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string, int]
+		release := make(chan struct{})
+		var loadCtxErr atomic.Value
+		j := job[int]{load: func(ctx context.Context) (int, error) {
+			<-release
+			if err := ctx.Err(); err != nil {
+				loadCtxErr.Store(err)
+			}
+			return 7, nil
+		}}
+		ctx, cancel := context.WithCancel(context.Background())
+		leaderDone := make(chan error)
+		go func() {
+			_, err, _ := g.Do(ctx, "k", j)
+			leaderDone <- err
+		}()
+		synctest.Wait()
+		var other int
+		otherDone := make(chan struct{})
+		go func() {
+			other, _, _ = g.Do(context.Background(), "k", j)
+			close(otherDone)
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-leaderDone; !errors.Is(err, context.Canceled) {
+			t.Fatalf("leader Do = %v, want context.Canceled", err)
 		}
-		return 7, nil
-	}}
-	ctx, cancel := context.WithCancel(context.Background())
-	leaderDone := make(chan error, 1)
-	go func() {
-		_, err, _ := g.Do(ctx, "k", spec)
-		leaderDone <- err
-	}()
-	for g.InFlight() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	waiterDone := make(chan int, 1)
-	go func() {
-		r, err, _ := g.Do(context.Background(), "k", spec)
-		if err != nil {
-			t.Errorf("waiter: %v", err)
+		close(release)
+		<-otherDone
+		if other != 7 || loadCtxErr.Load() != nil {
+			t.Fatalf("other caller got %d (load ctx err %v), want 7 from an uncancelled load", other, loadCtxErr.Load())
 		}
-		waiterDone <- r
-	}()
-	cancel()
-	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled leader got %v, want context.Canceled", err)
-	}
-	close(release)
-	if r := <-waiterDone; r != 7 {
-		t.Fatalf("waiter got %d, want 7", r)
-	}
-	if v := loadCtxErr.Load(); v != nil {
-		t.Fatalf("load context was cancelled with its starter: %v", v)
-	}
+	})
 }
 
 func TestTimeoutDiscardsLateResult(t *testing.T) {
-	var g Group[string, int]
-	release := make(chan struct{})
-	var committed, timeouts atomic.Int32
-	spec := Spec[int]{
-		Timeout:    30 * time.Millisecond,
-		TimeoutErr: errTimeout,
-		OnTimeout:  func() { timeouts.Add(1) },
-		Load: func(context.Context) (int, error) {
-			<-release // ignores its context on purpose
-			return 1, nil
-		},
-		Commit: func(_ context.Context, r int, err error) (int, error) {
-			committed.Add(1)
-			return r, err
-		},
-	}
-	_, err, _ := g.Do(context.Background(), "k", spec)
-	if !errors.Is(err, errTimeout) {
-		t.Fatalf("got %v, want the timeout error", err)
-	}
-	close(release)
-	time.Sleep(20 * time.Millisecond)
-	if committed.Load() != 0 {
-		t.Fatalf("late result was committed")
-	}
-	if timeouts.Load() != 1 {
-		t.Fatalf("OnTimeout ran %d times, want 1", timeouts.Load())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		g := Group[string, int]{Config: Config{Timeout: time.Second, TimeoutErr: errTimeout}}
+		release := make(chan struct{})
+		var timedOut, committed atomic.Int32
+		j := job[int]{
+			load: func(context.Context) (int, error) {
+				<-release
+				return 1, nil
+			},
+			commit: func(_ context.Context, r int, err error) (int, error) {
+				committed.Add(1)
+				return r, err
+			},
+			timedOut: func() { timedOut.Add(1) },
+		}
+		start := time.Now()
+		_, err, _ := g.Do(context.Background(), "k", j)
+		if !errors.Is(err, errTimeout) || time.Since(start) != time.Second {
+			t.Fatalf("Do = %v after %v, want the timeout error after 1s", err, time.Since(start))
+		}
+		close(release)
+		synctest.Wait()
+		if timedOut.Load() != 1 || committed.Load() != 0 {
+			t.Fatalf("TimedOut ran %d times, Commit %d; want 1 and 0", timedOut.Load(), committed.Load())
+		}
+	})
 }
 
 func TestCommitRunsBeforeCallersReturn(t *testing.T) {
+	var g Group[string, int]
 	var written atomic.Bool
-	r, err := Run(context.Background(), Spec[int]{
-		Load: func(context.Context) (int, error) { return 3, nil },
-		Commit: func(_ context.Context, r int, err error) (int, error) {
+	j := job[int]{
+		load: func(context.Context) (int, error) { return 1, nil },
+		commit: func(_ context.Context, r int, err error) (int, error) {
 			written.Store(true)
-			return r * 2, err
+			return r + 1, err
 		},
-	})
-	if err != nil || r != 6 {
-		t.Fatalf("Run = %d, %v; want 6, nil", r, err)
 	}
-	if !written.Load() {
-		t.Fatal("caller returned before Commit ran")
+	r, err, _ := g.Do(context.Background(), "k", j)
+	if err != nil || r != 2 || !written.Load() {
+		t.Fatalf("Do = %d, %v (committed %v), want 2 after the commit", r, err, written.Load())
 	}
 }
 
 func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
-	var g Group[string, int]
-	release := make(chan struct{})
-	var calls atomic.Int32
-	var wg sync.WaitGroup
-	spec := Spec[int]{Tracker: &wg, Load: func(context.Context) (int, error) {
-		calls.Add(1)
-		<-release
-		return 5, nil
-	}}
-	if !g.Start(context.Background(), "k", spec) {
-		t.Fatal("Start did not start a load")
-	}
-	if g.Start(context.Background(), "k", spec) {
-		t.Fatal("Start started a second load of a key in flight")
-	}
-	joined := make(chan int, 1)
-	go func() {
-		r, _, shared := g.Do(context.Background(), "k", spec)
-		if !shared {
-			t.Error("Do did not join the started load")
-		}
-		joined <- r
-	}()
-	time.Sleep(10 * time.Millisecond)
-	close(release)
-	if r := <-joined; r != 5 {
-		t.Fatalf("joined caller got %d", r)
-	}
-	wg.Wait()
-	if calls.Load() != 1 {
-		t.Fatalf("%d loads, want 1", calls.Load())
-	}
-}
-
-func TestInlineSharesOneCall(t *testing.T) {
-	var g Inline[string, int]
-	var calls atomic.Int32
-	release := make(chan struct{})
-	started := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		r, _, shared := g.Do(context.Background(), "k", func() (int, error) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string, int]
+		release := make(chan struct{})
+		var calls atomic.Int32
+		j := job[int]{load: func(context.Context) (int, error) {
 			calls.Add(1)
-			close(started)
 			<-release
-			return 4, nil
-		})
-		if r != 4 || shared {
-			t.Errorf("leader got %d shared=%v", r, shared)
+			return 5, nil
+		}}
+		if !g.Start(context.Background(), "k", j) || g.Start(context.Background(), "k", j) {
+			t.Fatal("Start should start the first load only")
+		}
+		done := make(chan int)
+		go func() {
+			r, _, shared := g.Do(context.Background(), "k", j)
+			if !shared {
+				t.Error("Do should join the started load")
+			}
+			done <- r
+		}()
+		synctest.Wait()
+		close(release)
+		if r := <-done; r != 5 || calls.Load() != 1 {
+			t.Fatalf("Do = %d after %d loads, want 5 after 1", r, calls.Load())
 		}
 	})
-	<-started
-	results := make(chan int, 10)
-	for range 10 {
-		wg.Go(func() {
-			r, _, shared := g.Do(context.Background(), "k", func() (int, error) { calls.Add(1); return 5, nil })
-			if !shared {
-				r = -r
+}
+
+// A caller that comes after Forget must not be handed the result of a load that began
+// before it: that is what lets a write hide the loads it overtook.
+func TestForgetDetachesTheLoadInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string, int]
+		var version atomic.Int32
+		gates := []chan struct{}{make(chan struct{}), make(chan struct{})}
+		var n atomic.Int32
+		j := job[int]{load: func(context.Context) (int, error) {
+			i := n.Add(1) - 1
+			v := int(version.Load())
+			<-gates[i]
+			return v, nil
+		}}
+		early := make(chan int)
+		go func() { r, _, _ := g.Do(context.Background(), "k", j); early <- r }()
+		synctest.Wait()
+		version.Store(1)
+		g.Forget("k")
+		late := make(chan int)
+		go func() {
+			r, _, shared := g.Do(context.Background(), "k", j)
+			if shared {
+				t.Error("a caller after Forget joined the detached load")
 			}
-			results <- r
-		})
-	}
-	time.Sleep(20 * time.Millisecond)
-	close(release)
-	wg.Wait()
-	close(results)
-	for r := range results {
-		if r != 4 {
-			t.Fatalf("a caller got %d, want the shared 4", r)
+			late <- r
+		}()
+		synctest.Wait()
+		close(gates[0])
+		close(gates[1])
+		if e, l := <-early, <-late; e != 0 || l != 1 {
+			t.Fatalf("early caller got %d, late caller %d; want 0 and 1", e, l)
 		}
-	}
-	if calls.Load() != 1 {
-		t.Fatalf("%d calls, want 1", calls.Load())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err, _ := g.Do(ctx, "k", func() (int, error) { return 1, nil }); err != nil {
-		t.Fatalf("a leader runs fn whatever its context: %v", err)
-	}
+		if g.InFlight() != 0 {
+			t.Fatal("a call stayed registered")
+		}
+	})
+}
+
+func TestJoinWaitsOnlyForALoadInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string, int]
+		if _, _, ok := g.Join(context.Background(), "k"); ok {
+			t.Fatal("Join without a load in flight reported one")
+		}
+		release := make(chan struct{})
+		g.Start(context.Background(), "k", job[int]{load: func(context.Context) (int, error) { <-release; return 3, nil }})
+		done := make(chan int)
+		go func() {
+			r, _, ok := g.Join(context.Background(), "k")
+			if !ok {
+				t.Error("Join missed the load in flight")
+			}
+			done <- r
+		}()
+		synctest.Wait()
+		close(release)
+		if r := <-done; r != 3 {
+			t.Fatalf("Join = %d, want 3", r)
+		}
+	})
+}
+
+func TestLoadPanicBecomesTheErrorOfEveryCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errPanic := errors.New("recovered")
+		g := Group[string, int]{Config: Config{Recover: func(any) error { return errPanic }}}
+		release := make(chan struct{})
+		j := job[int]{load: func(context.Context) (int, error) { <-release; panic("boom") }}
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { _, err, _ := g.Do(context.Background(), "k", j); errs <- err }()
+		}
+		synctest.Wait()
+		close(release)
+		for range 2 {
+			if err := <-errs; !errors.Is(err, errPanic) {
+				t.Fatalf("Do = %v, want the recovered error", err)
+			}
+		}
+	})
+}
+
+func TestSharedSharesOneRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		release := make(chan struct{})
+		g := shared(func(context.Context) (int, error) {
+			calls.Add(1)
+			<-release
+			return 9, nil
+		})
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				if r, err, _ := g.Do(context.Background(), "k"); r != 9 || err != nil {
+					t.Errorf("Do = %d, %v", r, err)
+				}
+			})
+		}
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if calls.Load() != 1 {
+			t.Fatalf("read ran %d times, want 1", calls.Load())
+		}
+	})
+}
+
+// A read that panics (a codec, a backend) must not hand the callers who shared it a
+// zero value without an error.
+func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var panicking atomic.Bool
+		panicking.Store(true)
+		g := shared(func(context.Context) (int, error) {
+			if panicking.Load() {
+				<-release
+				panic("codec")
+			}
+			return 1, nil
+		})
+		g.Recover = func(v any) error { return errors.New("panic") }
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() { _, err, _ := g.Do(context.Background(), "k"); errs <- err }()
+		}
+		synctest.Wait()
+		close(release)
+		for range 3 {
+			if err := <-errs; err == nil {
+				t.Fatal("a caller of a panicking read got no error")
+			}
+		}
+		// The key is free again.
+		panicking.Store(false)
+		if r, err, _ := g.Do(context.Background(), "k"); r != 1 || err != nil {
+			t.Fatalf("Do after the panic = %d, %v", r, err)
+		}
+	})
+}
+
+func TestSharedForgetDetachesTheReadInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var n atomic.Int32
+		g := shared(func(context.Context) (int, error) {
+			if n.Add(1) == 1 {
+				<-release
+				return 0, nil
+			}
+			return 1, nil
+		})
+		go g.Do(context.Background(), "k")
+		synctest.Wait()
+		g.Forget("k")
+		r, _, joined := g.Do(context.Background(), "k")
+		if joined || r != 1 {
+			t.Fatalf("Do after Forget = %d (shared %v), want a read of its own", r, joined)
+		}
+		close(release)
+	})
 }

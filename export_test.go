@@ -1,0 +1,16 @@
+package accelerator
+
+// WeakenProtocol turns parts of the per-key protocol off on c, for the tests that show
+// the checker catches what each part prevents: noDetach keeps loads and shared reads
+// joinable across writes; noWriteLock lets writes of one key overlap and install in
+// any order.
+func WeakenProtocol[K comparable, V any](c *Cache[K, V], noDetach, noWriteLock bool) {
+	var w weakening
+	if noDetach {
+		w |= weakNoDetach
+	}
+	if noWriteLock {
+		w |= weakNoWriteLock
+	}
+	c.c.weak = w
+}
