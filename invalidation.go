@@ -39,7 +39,8 @@ type SubscriberState struct {
 	Connected bool
 	// Since is when Connected last changed.
 	Since time.Time
-	// LastMessage is when the last message (a ping included) arrived.
+	// LastMessage is when the last message (a ping included) arrived, or the
+	// subscription was confirmed: the last sign of life the watchdog saw.
 	LastMessage time.Time
 	// Reconnects counts the subscriptions after the first.
 	Reconnects uint64
