@@ -224,7 +224,9 @@ func TestSlowSubscriberKilledByOutputBufferLimitIsDetected(t *testing.T) {
 	}
 	slow.slow.Store(false)
 	waitConnected(t, victim)
-	if f := victim.SubscriberState().Flushes; f["disconnected"] == 0 {
+	// Redis dropping it, or the watchdog seeing it fall silent for longer than the
+	// liveness window (a handler busy for 0.5 s per message), both drop L1.
+	if f := victim.SubscriberState().Flushes; f["disconnected"]+f["silent"] == 0 {
 		t.Fatalf("flushes %v", f)
 	}
 	t.Logf("victim resubscribed after being dropped; %d flushes", victim.MetricsSnapshot().LocalFlushes)

@@ -220,6 +220,16 @@ type Options[K comparable, V any] struct {
 	// neither times out as a whole nor holds Redis for long. Default
 	// [DefaultMaxBatchKeys]; it must not be negative.
 	MaxBatchKeys int
+	// ServerAssistedInvalidation adds a second invalidation transport to
+	// BroadcastInvalidation, which it requires: Redis client tracking in broadcast
+	// mode on the area's key prefix, so that a write made to Redis by anything else
+	// (a script, an operator's DEL, another service) drops the key from every L1.
+	// The Remote must implement [backend.Tracker] (rueidisremote does, over RESP3).
+	// L1 is trusted only while both transports are alive; each has its own liveness
+	// check (see docs/consistency.md). A tracking that cannot start (a Redis Cluster,
+	// a RESP2 connection) is retried and logged, and meanwhile L1 entries live at most
+	// InvalidationGrace. Default off.
+	ServerAssistedInvalidation bool
 }
 
 // config is Options after validation and defaults.
@@ -323,6 +333,7 @@ func (c *config[K, V]) validate() error {
 	}
 	c.validateRefresh(bad)
 	c.checkValues(bad)
+	c.validateTracking(bad)
 	if c.BroadcastInvalidation && c.Mode != ModeBoth {
 		bad("BroadcastInvalidation requires ModeBoth, not %v", c.Mode)
 	}

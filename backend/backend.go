@@ -180,3 +180,49 @@ type PubSub interface {
 	// must learn that it happened.
 	Subscribe(ctx context.Context, channel string, handler func(Event)) error
 }
+
+// TrackEventKind says what a tracking [TrackEvent] reports.
+type TrackEventKind uint8
+
+const (
+	// TrackStarted reports that the server confirmed the tracking of the prefix:
+	// from now on, every write to a key under it is reported. Every tracking reports
+	// it once before anything else.
+	TrackStarted TrackEventKind = iota + 1
+	// TrackInvalidate carries keys that were written or deleted, or, with All set,
+	// says that every key may have changed (a FLUSHALL, FLUSHDB, or a server that
+	// dropped its tracking state).
+	TrackInvalidate
+	// TrackAlive reports that the server answered a liveness probe sent on the
+	// tracking connection: every invalidation the server sent before that answer
+	// has been delivered.
+	TrackAlive
+)
+
+// TrackEvent is one thing that happened on a tracking.
+type TrackEvent struct {
+	// Kind says what happened.
+	Kind TrackEventKind
+	// Keys are the full remote keys of a TrackInvalidate event. They are valid only
+	// during the handler call.
+	Keys [][]byte
+	// All is set on a TrackInvalidate event that invalidates every key.
+	All bool
+}
+
+// Tracker is implemented by remote backends that can report every write to keys
+// under a prefix, whoever made it: Redis server-assisted client-side caching
+// (CLIENT TRACKING in broadcast mode). The cache uses it to learn of writes made
+// outside the library.
+type Tracker interface {
+	// Track asks the server to report writes to keys starting with prefix and calls
+	// handler, from a single goroutine, for each event until the tracking ends. Every
+	// probe interval it probes the server on the tracking connection, from a
+	// goroutine that never delays the handler, and reports each answer with
+	// TrackAlive. It always returns a non-nil error: one wrapping
+	// [ErrSubscriptionClosed] when ctx is done, or the reason the tracking broke.
+	//
+	// NOTE: like [PubSub.Subscribe], Track must return on any interruption instead of
+	// restarting on its own: invalidations sent while it is down are lost.
+	Track(ctx context.Context, prefix string, probe time.Duration, handler func(TrackEvent)) error
+}

@@ -21,7 +21,10 @@ import (
 // It checks that Subscribe reports [backend.EventSubscribed] once, before anything
 // else, and then every message published on its channel, in order, with the exact
 // payload (binary and 64 KiB payloads included) and nothing from other channels;
-// that several subscriptions to a channel each get every message; that handler calls
+// that several subscriptions to a channel each get every message; that ending the
+// subscription of one channel leaves those of other channels receiving (a transport
+// that shares one connection between them must unsubscribe the channel only), and
+// that the channel can be subscribed again; that handler calls
 // never overlap and never happen after Subscribe returned; that Subscribe returns an
 // error wrapping [backend.ErrSubscriptionClosed] promptly once its context is done,
 // also when it is done from the start; that a channel can be subscribed again after a
@@ -40,6 +43,7 @@ func TestPubSub(t *testing.T, newPubSub func(t *testing.T) backend.PubSub) {
 		{"Payloads", testPayloads},
 		{"OnlyItsChannel", testOnlyItsChannel},
 		{"SeveralSubscribers", testSeveralSubscribers},
+		{"EndingOneChannelLeavesOthers", testEndingOneChannelLeavesOthers},
 		{"ReturnsWhenContextDone", testSubscribeReturnsOnCancel},
 		{"ContextDoneBeforeSubscribe", testSubscribeContextDoneBefore},
 		{"SubscribeAgain", testSubscribeAgain},
@@ -364,4 +368,23 @@ func testPublishContextDone(t *testing.T, ps backend.PubSub, p string) {
 	if !isCanceled(err) {
 		t.Errorf("Publish with a cancelled context = %v, want an error wrapping context.Canceled", err)
 	}
+}
+
+func testEndingOneChannelLeavesOthers(t *testing.T, ps backend.PubSub, p string) {
+	a, b := p+"a", p+"b"
+	sa := subscribe(t, ps, a)
+	sb := subscribe(t, ps, b)
+	sa.waitSubscribed(t)
+	sb.waitSubscribed(t)
+	checkClosed(t, sa.stop(t))
+	mustPublish(t, ps, a, []byte("to nobody"))
+	mustPublish(t, ps, b, []byte("still here"))
+	sb.expectMessage(t, []byte("still here"))
+
+	again := subscribe(t, ps, a)
+	again.waitSubscribed(t)
+	mustPublish(t, ps, a, []byte("back"))
+	again.expectMessage(t, []byte("back"))
+	mustPublish(t, ps, b, []byte("and here"))
+	sb.expectMessage(t, []byte("and here"))
 }

@@ -43,9 +43,17 @@ func (r *Remote) Publish(ctx context.Context, channel string, message []byte) er
 	return nil
 }
 
-// Subscribe subscribes to channel on a connection of its own and calls handler for
-// each event until the subscription ends, as [backend.PubSub] requires. handler runs
-// on the goroutine that called Subscribe, never after Subscribe returned.
+// Subscribe subscribes to channel and calls handler for each event until the
+// subscription ends, as [backend.PubSub] requires. handler runs on the goroutine that
+// called Subscribe, never after Subscribe returned.
+//
+// Over a *redis.Client (standalone or Sentinel), every Subscribe call of the Remote
+// shares one PubSub connection: each channel is subscribed once on it however many
+// calls want it, and unsubscribed when the last of them returns; the connection is
+// opened by the first call and closed when the last returns. Each call has a buffer
+// of 4,096 events and 32 MiB of payloads; a handler that falls further behind ends
+// its own subscription with an error instead of delaying the others. Over a cluster client or a Ring, each call
+// uses a connection of its own.
 //
 // It returns an error wrapping [backend.ErrSubscriptionClosed] (and the context's
 // error) when ctx is done, or an error saying why the subscription broke: the
@@ -56,15 +64,21 @@ func (r *Remote) Publish(ctx context.Context, channel string, message []byte) er
 //
 // Subscribe never resubscribes. It reads the [redis.PubSub] itself instead of using
 // [redis.PubSub.Channel], which reconnects silently and loses the messages published
-// meanwhile, and it returns on the first error.
+// meanwhile, and it returns on the first error. go-redis also reconnects a PubSub
+// whose write failed and subscribes its channels again: on the shared connection, a
+// failed SUBSCRIBE, or a second confirmation of a channel, ends every subscription.
 //
 // NOTE: go-redis' Receive tries to reconnect the PubSub before it reports an error;
 // Subscribe then closes the PubSub, which drops the new connection. On a server that
 // cannot be reached, Subscribe therefore returns once that attempt has failed, which
-// is bounded by the client's DialTimeout and DialerRetries.
+// is bounded by the client's DialTimeout and DialerRetries; over a *redis.Client it
+// returns as soon as ctx ends, whatever the connection does.
 func (r *Remote) Subscribe(ctx context.Context, channel string, handler func(backend.Event)) error {
 	if ctx.Err() != nil {
 		return closedError(ctx, channel)
+	}
+	if r.kind == kindSingle {
+		return r.hub.subscribe(ctx, channel, handler)
 	}
 	ps, err := r.subscribe(ctx, channel)
 	if err != nil {

@@ -63,6 +63,7 @@ type Remote struct {
 	client       redis.UniversalClient
 	kind         kind
 	pingInterval time.Duration
+	hub          hub // the Pub/Sub subscriptions of a *redis.Client
 }
 
 // New returns a Remote that sends its commands through client, or an error when
@@ -90,7 +91,9 @@ func New(client redis.UniversalClient) (*Remote, error) {
 	if !contextTimeouts(client) {
 		return nil, errNoContextTimeout
 	}
-	return &Remote{client: client, kind: kindOf(client), pingInterval: defaultPingInterval}, nil
+	r := &Remote{client: client, kind: kindOf(client), pingInterval: defaultPingInterval}
+	r.hub.r = r
+	return r, nil
 }
 
 var (

@@ -1,5 +1,6 @@
 // Package rueidisremote is the default remote backend of accelerator: a
-// [backend.Remote] and [backend.PubSub] over the rueidis Redis client.
+// [backend.Remote], [backend.PubSub] and [backend.Tracker] over the rueidis Redis
+// client.
 //
 // It works with a standalone Redis, Redis Sentinel and Redis Cluster alike; rueidis
 // picks the mode from the client options. In a cluster, batch operations are split
@@ -34,11 +35,13 @@ var (
 	_ backend.PubSub = (*Remote)(nil)
 )
 
-// Remote is a [backend.Remote] and a [backend.PubSub] over a rueidis client.
+// Remote is a [backend.Remote], a [backend.PubSub] and a [backend.Tracker] over a
+// rueidis client.
 //
 // It is safe for concurrent use.
 type Remote struct {
 	client    rueidis.Client
+	hub       hub // the Pub/Sub subscriptions, outside a cluster
 	cluster   bool
 	owned     bool
 	closeOnce sync.Once
@@ -53,7 +56,7 @@ func New(client rueidis.Client) (*Remote, error) {
 	if isNil(client) {
 		return nil, errNilClient
 	}
-	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster}, nil
+	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster, hub: hub{client: client}}, nil
 }
 
 var errNilClient = errors.New("rueidisremote: New called with a nil client")
