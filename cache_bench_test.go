@@ -3,6 +3,7 @@ package accelerator_test
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/accelerator-go/accelerator"
@@ -140,4 +141,42 @@ func BenchmarkMGet100(b *testing.B) {
 		reportRoundTrips(b, remote, before)
 		b.ReportMetric(float64(c.MetricsSnapshot().MLoads-loadsBefore)/float64(b.N), "loads/op")
 	})
+}
+
+// BenchmarkSet measures what the per-key protocol costs a write: the stripe lock
+// held across the L2 write ("protocol") against the same writes without it
+// ("no-write-lock", which is not safe: see docs/design.md). Writers run in parallel
+// on distinct keys.
+func BenchmarkSet(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	for _, mode := range []accelerator.Mode{accelerator.ModeLocal, accelerator.ModeBoth} {
+		for _, weak := range []bool{false, true} {
+			name := mode.String() + "/protocol"
+			if weak {
+				name = mode.String() + "/no-write-lock"
+			}
+			b.Run(name, func(b *testing.B) {
+				opts := accelerator.Options[int64, benchUser]{Mode: mode, Area: "bset" + name, LocalMaxEntries: 1 << 16}
+				if mode != accelerator.ModeLocal {
+					opts.Remote = newRemote(b, srv.URL())
+				}
+				c := newCache(b, opts)
+				accelerator.WeakenProtocol(c, false, weak)
+				var next atomic.Int64
+				v := sampleUser(1)
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					base := next.Add(1) << 32
+					var i int64
+					for pb.Next() {
+						i++
+						if err := c.Set(ctx, base+i%4096, v); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
+		}
+	}
 }
