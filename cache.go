@@ -20,6 +20,17 @@ import "context"
 
 // Cache is a typed multi-level cache. Build it with [New]; it is safe for concurrent
 // use, and must be closed with [Cache.Close] when no longer needed.
+//
+// On one instance, per key, its operations and the loads they start are
+// linearizable, in every [Mode]: a read that starts after a write of the key
+// returned sees that write or a later one; a load or an L2 read that began before a
+// write never answers a read that began after the write returned, and is never
+// installed; after concurrent writes of a key return, L1 holds what L2 holds, or
+// nothing. A read that overlaps a write may see either value, and a load may return
+// what the source holds before the writer's cache write lands. Batch operations are
+// linearizable key by key, not atomic across keys. Across instances the staleness of
+// L1 is bounded instead (see [Options.BroadcastInvalidation] and
+// docs/consistency.md).
 type Cache[K comparable, V any] struct {
 	c *cache[K, V]
 }

@@ -288,6 +288,23 @@ func (c *config[K, V]) validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("accelerator: "+format, args...))
 	}
+	c.validateMode(bad)
+	c.validateSigns(bad)
+	if c.NullTTL != 0 && !c.CacheNullValue {
+		bad("NullTTL is set but CacheNullValue is off")
+	}
+	if math.IsNaN(c.TTLJitter) || c.TTLJitter < 0 || c.TTLJitter >= 1 {
+		bad("TTLJitter must be in [0, 1), got %v", c.TTLJitter)
+	}
+	c.validateRefresh(bad)
+	c.checkValues(bad)
+	c.validateTracking(bad)
+	c.validateBroadcast(bad)
+	return errors.Join(errs...)
+}
+
+// validateMode checks the mode against the backends it needs.
+func (c *config[K, V]) validateMode(bad func(string, ...any)) {
 	switch c.Mode {
 	case ModeLocal:
 	case ModeRemote, ModeBoth:
@@ -300,6 +317,10 @@ func (c *config[K, V]) validate() error {
 	if c.Local != nil && c.LocalMaxEntries != 0 {
 		bad("LocalMaxEntries applies to the default local backend only; it conflicts with Local")
 	}
+}
+
+// validateSigns rejects negative durations and sizes.
+func (c *config[K, V]) validateSigns(bad func(string, ...any)) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -325,15 +346,10 @@ func (c *config[K, V]) validate() error {
 			bad("%s is negative (%d)", n.name, n.v)
 		}
 	}
-	if c.NullTTL != 0 && !c.CacheNullValue {
-		bad("NullTTL is set but CacheNullValue is off")
-	}
-	if math.IsNaN(c.TTLJitter) || c.TTLJitter < 0 || c.TTLJitter >= 1 {
-		bad("TTLJitter must be in [0, 1), got %v", c.TTLJitter)
-	}
-	c.validateRefresh(bad)
-	c.checkValues(bad)
-	c.validateTracking(bad)
+}
+
+// validateBroadcast checks the options of cross-instance invalidation.
+func (c *config[K, V]) validateBroadcast(bad func(string, ...any)) {
 	if c.BroadcastInvalidation && c.Mode != ModeBoth {
 		bad("BroadcastInvalidation requires ModeBoth, not %v", c.Mode)
 	}
@@ -343,7 +359,6 @@ func (c *config[K, V]) validate() error {
 	if !c.BroadcastInvalidation && c.PubSub != nil {
 		bad("PubSub is set but BroadcastInvalidation is off")
 	}
-	return errors.Join(errs...)
 }
 
 func (c *config[K, V]) validateRefresh(bad func(string, ...any)) {
