@@ -56,7 +56,11 @@ func New(client rueidis.Client) (*Remote, error) {
 	if isNil(client) {
 		return nil, errNilClient
 	}
-	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster, hub: hub{client: client}}, nil
+	return newRemote(client), nil
+}
+
+func newRemote(client rueidis.Client) *Remote {
+	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster, hub: hub{client: client}}
 }
 
 var errNilClient = errors.New("rueidisremote: New called with a nil client")
@@ -111,7 +115,9 @@ func NewFromOptions(opt rueidis.ClientOption) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rueidisremote: connect: %w", err)
 	}
-	return &Remote{client: client, cluster: client.Mode() == rueidis.ClientModeCluster, owned: true}, nil
+	r := newRemote(client)
+	r.owned = true
+	return r, nil
 }
 
 // urlError describes why a URL could not be parsed without quoting it: net/url and
