@@ -262,6 +262,7 @@ func (o *Options[K, V]) resolve() (config[K, V], error) {
 	c.MaxValueSize = orDefault(c.MaxValueSize, DefaultMaxValueSize)
 	c.LocalMaxEntries = orDefault(c.LocalMaxEntries, DefaultLocalMaxEntries)
 	c.RemoteTimeout = orDefault(c.RemoteTimeout, DefaultRemoteTimeout)
+	c.MaxBatchKeys = orDefault(c.MaxBatchKeys, DefaultMaxBatchKeys)
 	c.BreakerFailures = orDefault(c.BreakerFailures, DefaultBreakerFailures)
 	c.BreakerBackoff = orDefault(c.BreakerBackoff, DefaultBreakerBackoff)
 	c.InvalidationPingInterval = orDefault(c.InvalidationPingInterval, DefaultInvalidationPingInterval)

@@ -42,9 +42,6 @@ func newGuardedRemote[K comparable, V any](r backend.Remote, cfg *config[K, V], 
 		r: r, limit: cfg.MaxValueSize, batch: cfg.MaxBatchKeys, timeout: cfg.RemoteTimeout,
 		metrics: m, log: log, now: clk.NowNano,
 	}
-	if g.batch <= 0 {
-		g.batch = DefaultMaxBatchKeys
-	}
 	if b, ok := r.(backend.BoundedReader); ok && g.limit > 0 {
 		g.bounded = b
 	}

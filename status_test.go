@@ -52,6 +52,7 @@ func TestStatusOfALocalCache(t *testing.T) {
 		"WarmupBatchSize": accelerator.DefaultWarmupBatchSize, "MaxValueSize": accelerator.DefaultMaxValueSize,
 		"RefreshAhead": 10 * time.Second, "RefreshPolicy": "probabilistic", "RefreshBeta": 3.0, "StaleTTL": time.Duration(0),
 		"RemoteTimeout": accelerator.DefaultRemoteTimeout, "DisableCircuitBreaker": false,
+		"MaxBatchKeys": accelerator.DefaultMaxBatchKeys, "ServerAssistedInvalidation": false,
 		"BreakerFailures": accelerator.DefaultBreakerFailures, "BreakerBackoff": accelerator.DefaultBreakerBackoff,
 		"Clock": "", "Tracer": "", "Logger": "", "BroadcastInvalidation": false, "PubSub": "",
 		"InvalidationPingInterval": accelerator.DefaultInvalidationPingInterval,
