@@ -29,18 +29,24 @@ const waitTimeout = 10 * time.Second
 // test does not schedule (a background refresh, a subscriber, a reconnecting client).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	if cond() {
-		return
+	if !waitUntil(waitTimeout, cond) {
+		t.Fatalf("still waiting after %v: %s", waitTimeout, what)
 	}
-	deadline := time.NewTimer(waitTimeout)
+}
+
+// waitUntil waits for cond up to d; it reports whether cond came true. Tests use it
+// only where the passing run does not need to wait the whole of d.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		select {
 		case <-deadline.C:
-			t.Fatalf("still waiting after %v: %s", waitTimeout, what)
+			return false
 		case <-tick.C:
 		}
 	}
+	return true
 }

@@ -92,23 +92,6 @@ func (l *versionLoader) Load(ctx context.Context, key string) (string, bool, err
 	return strconv.FormatInt(v, 10), true, nil
 }
 
-// waitUntil waits for cond up to d; it reports whether cond came true. Tests use it
-// only where the passing run does not need to wait the whole of d.
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			return false
-		case <-tick.C:
-		}
-	}
-	return true
-}
-
 // A Get that starts after Del returned must not be answered by a load that read the
 // source before the Del. (It used to join that load and return the deleted value.)
 func TestReadAfterDelDoesNotJoinAnOlderLoad(t *testing.T) {
