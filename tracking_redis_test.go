@@ -22,35 +22,31 @@ func trackingTweak(on bool) func(*accelerator.Options[string, string]) {
 
 func waitTracking(t *testing.T, c *accelerator.Cache[string, string]) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !c.SubscriberState().TrackingConnected {
-		if time.Now().After(deadline) {
-			t.Fatalf("tracking not connected: %+v", c.SubscriberState())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitFor(t, "tracking connected", func() bool { return c.SubscriberState().TrackingConnected })
 }
 
-// holdInL1 reads key on c until a read is an L1 hit: a fill writes L2, whose
-// invalidation comes back to every tracking instance, the filler included, and the
-// next read fills L1 from L2 without writing.
-func holdInL1(t *testing.T, c *accelerator.Cache[string, string], key string) {
+// holdInL1 reads key on c until a read is an L1 hit and remoteKey is in Redis: a fill
+// writes L2, whose invalidation comes back to every tracking instance, the filler
+// included, and the next read fills L1 from L2 without writing. A fill that could not
+// read L2 first (right after a restart) goes to L1 only; the key is then deleted
+// through the cache, so that the next load writes it.
+func holdInL1(t *testing.T, srv *redistest.Server, c *accelerator.Cache[string, string], key, remoteKey string) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, key+" held in L1 and in Redis", func() bool {
 		before := c.MetricsSnapshot().LocalHits
 		if _, found, err := c.Get(ctx, key); !found || err != nil {
-			t.Fatalf("Get = %v, %v", found, err)
+			return false
 		}
-		if c.MetricsSnapshot().LocalHits > before {
-			return
+		if c.MetricsSnapshot().LocalHits == before {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never stays in L1", key)
+		if n, _ := srv.Do(t, "EXISTS", remoteKey).(int64); n == 1 {
+			return true
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		c.Del(ctx, key)
+		return false
+	})
 }
 
 // outsideDel deletes key with redis-cli, a process of its own that knows nothing of
@@ -94,7 +90,7 @@ func TestOutsideDelReachesEveryInstance(t *testing.T) {
 			for i := range rounds {
 				key := "k" + strconv.Itoa(i)
 				for _, c := range caches {
-					holdInL1(t, c, key)
+					holdInL1(t, srv, c, key, "tracking:"+key)
 				}
 				start := time.Now()
 				outsideDel(t, srv, "tracking:"+key)
@@ -156,7 +152,7 @@ func TestKilledTrackingDropsL1(t *testing.T) {
 	src := newVersionedSource()
 	c := newInstances(t, srv.URL(), 1, src, trackingTweak(true))[0]
 	waitTracking(t, c)
-	holdInL1(t, c, "k")
+	holdInL1(t, srv, c, "k", "tracking:k")
 	ids := trackingClientIDs(t, srv)
 	if len(ids) != 1 {
 		t.Fatalf("%d tracking clients, want 1", len(ids))
@@ -271,7 +267,7 @@ func TestTrackingPartitionKeepsTheBound(t *testing.T) {
 			waitTracking(t, victim)
 			bound := documentedBound(opts)
 			ctx := context.Background()
-			holdInL1(t, victim, "k")
+			holdInL1(t, srv, victim, "k", opts.Area+":k")
 
 			proxy.BlackHole(dir.d)
 			src.bump("k")
@@ -319,7 +315,7 @@ func TestTrackingFollowsARedisRestart(t *testing.T) {
 	if f := c.SubscriberState().Flushes; f["tracking-lost"]+f["tracking-silent"] == 0 {
 		t.Fatalf("flushes %v: losing the tracking did not drop L1", f)
 	}
-	holdInL1(t, c, "k")
+	holdInL1(t, srv, c, "k", "tracking:k")
 	outsideDel(t, srv, "tracking:k")
 	deadline = time.Now().Add(5 * time.Second)
 	for {
