@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -93,12 +94,21 @@ func (g *guardedRemote) end(ctx, cctx context.Context, op string, start time.Tim
 	}
 	g.metrics.remoteErrors.Add(1)
 	g.lastFailed.Store(g.now())
-	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	if timedOut(cctx, err) {
 		err = fmt.Errorf("%w (after %v): %w", ErrRemoteTimeout, g.timeout, err)
 	}
 	rerr := &remoteError{op: op, err: err}
 	g.log.failure("remote "+op, "remote."+op, rerr, time.Since(start))
 	return rerr
+}
+
+// timedOut reports whether a call that failed while its caller was still waiting ran
+// out of time: its own deadline passed, or the client gave up on that deadline (or on
+// a network timeout) a moment before the context noticed.
+func timedOut(cctx context.Context, err error) bool {
+	var ne net.Error
+	return errors.Is(cctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout()
 }
 
 // remoteError is the error of a failed remote call: [ErrorKind] reports it as
