@@ -29,8 +29,10 @@ type scriptCounter struct {
 	pipelines atomic.Int64
 }
 
+// isScript reports a compare-and-set command: the script, or the SET NX of an item
+// that expects its key absent.
 func isScript(cmd redis.Cmder) bool {
-	return cmd.Name() == "eval" || cmd.Name() == "evalsha"
+	return cmd.Name() == "eval" || cmd.Name() == "evalsha" || cmd.Name() == "set"
 }
 
 func (c *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -63,8 +65,9 @@ func casItems(p string, n int) []backend.CASItem {
 }
 
 // TestCompareAndSetIsOnePipelineOfEval pins the round trips and the commands: one
-// pipeline of EVAL, one per item, and never EVALSHA, whose ACL rule
-// docs/secure-redis.md does not grant.
+// pipeline, one command per item: a SET NX for an item that expects its key absent,
+// EVAL for the others, and never EVALSHA, whose ACL rule docs/secure-redis.md does not
+// grant.
 func TestCompareAndSetIsOnePipelineOfEval(t *testing.T) {
 	t.Parallel()
 	s, c := newClient(t)
@@ -84,11 +87,23 @@ func TestCompareAndSetIsOnePipelineOfEval(t *testing.T) {
 			t.Fatalf("item %d not written", i)
 		}
 	}
-	if calls["eval"] != int64(len(items)) || calls["evalsha"] != 0 || rejected != 0 {
-		t.Errorf("CompareAndSet of %d items: %d EVAL, %d EVALSHA, %d rejected; want %d, 0, 0", len(items), calls["eval"], calls["evalsha"], rejected, len(items))
+	if calls["set"] != int64(len(items)) || calls["eval"] != 0 || calls["evalsha"] != 0 || rejected != 0 {
+		t.Errorf("CompareAndSet of %d absent keys: %d SET, %d EVAL, %d EVALSHA, %d rejected; want %d, 0, 0, 0", len(items), calls["set"], calls["eval"], calls["evalsha"], rejected, len(items))
 	}
 	if hook.pipelines.Load() != 1 || hook.commands.Load() != 0 {
 		t.Errorf("%d pipelines and %d single commands, want 1 and 0", hook.pipelines.Load(), hook.commands.Load())
+	}
+	for i := range items {
+		items[i].Expect = digest(string(items[i].Value))
+	}
+	calls, rejected = commandDelta(t, []*redistest.Server{s}, func() {
+		if _, err := r.CompareAndSet(context.Background(), items); err != nil {
+			t.Fatalf("CompareAndSet = %v", err)
+		}
+	})
+	// Redis counts the SET that a script runs as a SET call too: one per item written.
+	if calls["eval"] != int64(len(items)) || calls["set"] != int64(len(items)) || calls["evalsha"] != 0 || rejected != 0 {
+		t.Errorf("CompareAndSet of %d present keys: %d EVAL, %d SET, %d EVALSHA, %d rejected; want %d, %d (inside the scripts), 0, 0", len(items), calls["eval"], calls["set"], calls["evalsha"], rejected, len(items), len(items))
 	}
 }
 
@@ -108,12 +123,14 @@ func TestClusterCompareAndSetRoutesEachItem(t *testing.T) {
 	if err := r.Set(ctx, "warm", []byte("x"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	hook.commands.Store(0) // the warming SET is not a compare-and-set
 	nodes := cl.Nodes()
 	var done []bool
 	perNode := make([]int64, len(nodes))
 	before := make([]int64, len(nodes))
 	for i, n := range nodes {
-		before[i] = n.CommandStats(t)["eval"].Calls
+		st := n.CommandStats(t)
+		before[i] = st["eval"].Calls + st["set"].Calls
 	}
 	calls, rejected := commandDelta(t, nodes, func() {
 		var err error
@@ -122,7 +139,8 @@ func TestClusterCompareAndSetRoutesEachItem(t *testing.T) {
 		}
 	})
 	for i, n := range nodes {
-		perNode[i] = n.CommandStats(t)["eval"].Calls - before[i]
+		st := n.CommandStats(t)
+		perNode[i] = st["eval"].Calls + st["set"].Calls - before[i]
 		if perNode[i] == 0 {
 			t.Errorf("node %d ran no script", i)
 		}
@@ -130,8 +148,8 @@ func TestClusterCompareAndSetRoutesEachItem(t *testing.T) {
 			t.Errorf("node %d: errors %v", i, got)
 		}
 	}
-	if calls["eval"] != int64(len(items)) || rejected != 0 {
-		t.Errorf("%d EVAL for %d items, %d rejected", calls["eval"], len(items), rejected)
+	if calls["set"] != int64(len(items)) || rejected != 0 {
+		t.Errorf("%d SET NX for %d items that expect their key absent, %d rejected", calls["set"], len(items), rejected)
 	}
 	if hook.pipelines.Load() != 1 || hook.commands.Load() != 0 {
 		t.Errorf("%d pipelines and %d single commands, want 1 and 0", hook.pipelines.Load(), hook.commands.Load())

@@ -2,7 +2,10 @@ package rueidisremote_test
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +156,68 @@ func BenchmarkMGet100Bounded(b *testing.B) {
 			}
 		}
 	})
+}
+
+// redisUsec returns the server CPU time (microseconds) spent in the commands of
+// INFO commandstats so far.
+func redisUsec(b *testing.B, s *redistest.Server) (usec int64) {
+	for name, v := range s.Info(b, "commandstats") {
+		if !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		for _, f := range strings.Split(v, ",") {
+			if n, ok := strings.CutPrefix(f, "usec="); ok {
+				x, _ := strconv.ParseInt(n, 10, 64)
+				usec += x
+			}
+		}
+	}
+	return usec
+}
+
+// BenchmarkFill compares the two forms of a compare-and-set fill of one key, in
+// client time and in Redis CPU per fill: a key seen absent (SET NX), and a key that
+// held a stale value (the script).
+func BenchmarkFill(b *testing.B) {
+	srv := redistest.Start(b)
+	r, err := rueidisremote.NewFromURL(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(r.Close)
+	ctx := context.Background()
+	value := make([]byte, 128)
+	stale := sha1.Sum(value)
+	runs := 0
+	for _, absent := range []bool{true, false} {
+		name := "absent-set-nx"
+		if !absent {
+			name = "stale-script"
+		}
+		b.Run(name, func(b *testing.B) {
+			runs++
+			keys := make([]string, b.N)
+			for i := range keys {
+				keys[i] = name + ":" + strconv.Itoa(runs) + ":" + strconv.Itoa(i)
+				if !absent {
+					srv.Do(b, "SET", keys[i], string(value))
+				}
+			}
+			expect := ""
+			if !absent {
+				expect = hex.EncodeToString(stale[:])
+			}
+			before := redisUsec(b, srv)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				done, err := r.CompareAndSet(ctx, []backend.CASItem{{Key: keys[i], Expect: expect, Value: value, TTL: time.Minute}})
+				if err != nil || !done[0] {
+					b.Fatalf("CompareAndSet = %v, %v", done, err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(redisUsec(b, srv)-before)/float64(b.N), "redis-µs/op")
+		})
+	}
 }
