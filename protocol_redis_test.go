@@ -26,11 +26,31 @@ type gatedRemote struct {
 	*rueidisremote.Remote
 	// holdGet, when set, holds the next Get after it read Redis: entered is closed
 	// when it arrives, and it returns once release is closed. holdSet holds the next
-	// Set likewise, before it reaches Redis.
-	mu      sync.Mutex
-	holdGet *gate
-	holdSet *gate
-	gets    atomic.Int32
+	// Set likewise, before it reaches Redis. holdGetFirst holds the next Get before it
+	// reaches Redis, and holdSetLast the next Set after Redis applied it.
+	mu           sync.Mutex
+	holdGet      *gate
+	holdSet      *gate
+	holdGetFirst *gate
+	holdSetLast  *gate
+	gets         atomic.Int32
+}
+
+// hold sets the gate that g points to, under the lock.
+func (r *gatedRemote) hold(g **gate) *gate {
+	h := newGate()
+	r.mu.Lock()
+	*g = h
+	r.mu.Unlock()
+	return h
+}
+
+// pass waits at the gate g points to, if one is set, and clears it.
+func (r *gatedRemote) pass(g **gate) {
+	if h := r.take(g); h != nil {
+		close(h.entered)
+		<-h.release
+	}
 }
 
 type gate struct {
@@ -48,30 +68,28 @@ func (r *gatedRemote) take(g **gate) *gate {
 }
 
 func (r *gatedRemote) Get(ctx context.Context, key string) ([]byte, error) {
+	r.pass(&r.holdGetFirst)
 	return r.held(r.Remote.Get(ctx, key))
 }
 
 // GetBounded is the read the cache sends when the backend has it.
 func (r *gatedRemote) GetBounded(ctx context.Context, key string, limit int) ([]byte, error) {
+	r.pass(&r.holdGetFirst)
 	return r.held(r.Remote.GetBounded(ctx, key, limit))
 }
 
 func (r *gatedRemote) held(v []byte, err error) ([]byte, error) {
 	r.gets.Add(1)
-	if h := r.take(&r.holdGet); h != nil {
-		close(h.entered)
-		<-h.release
-	}
+	r.pass(&r.holdGet)
 	return v, err
 }
 
-// Set holds the next Set at holdSet before it reaches Redis.
+// Set holds the next Set at holdSet before it reaches Redis, and at holdSetLast after.
 func (r *gatedRemote) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
-	if h := r.take(&r.holdSet); h != nil {
-		close(h.entered)
-		<-h.release
-	}
-	return r.Remote.Set(ctx, key, v, ttl)
+	r.pass(&r.holdSet)
+	err := r.Remote.Set(ctx, key, v, ttl)
+	r.pass(&r.holdSetLast)
+	return err
 }
 
 // versionLoader returns the source's version of a key; the first load can be held at
@@ -340,5 +358,46 @@ func TestFillDoesNotMistakeALaterTombstoneForTheOneItSaw(t *testing.T) {
 	<-early
 	if v, _, _ := c.Get(ctx, "k"); v != "2" {
 		t.Fatalf("Get after the second Del = %q: the older fill overwrote its tombstone", v)
+	}
+}
+
+// Once a read has returned a write's value, no later read returns the value before it,
+// even while the write is still installing itself in L1: a write drops its keys from
+// L1 before its L2 write, so that L1 cannot go on serving the value that L2 no longer
+// holds. (Seen under load by the porcupine checker: a reader that missed L1 read the
+// new value from L2, and the next reader hit the old value still in L1.)
+func TestReadAfterAReadOfTheNewValueNeverSeesTheOldOne(t *testing.T) {
+	srv := redistest.Start(t)
+	r := &gatedRemote{Remote: newRemote(t, srv.URL())}
+	c := newCache(t, accelerator.Options[string, string]{Area: "newold", Remote: r})
+	seed := newCache(t, accelerator.Options[string, string]{Area: "newold", Mode: accelerator.ModeRemote, Remote: newRemote(t, srv.URL())})
+	ctx := context.Background()
+	if err := seed.Set(ctx, "k", "old"); err != nil {
+		t.Fatal(err)
+	}
+	// A reader misses L1 and is held before its L2 read.
+	slow := r.hold(&r.holdGetFirst)
+	first := make(chan string, 1)
+	go func() { v, _, _ := c.Get(ctx, "k"); first <- v }()
+	<-slow.entered
+	// Another reader fills L1 with "old" (a batch read is not shared).
+	if m, err := c.MGet(ctx, []string{"k"}); err != nil || m["k"] != "old" {
+		t.Fatalf("MGet = %v, %v", m, err)
+	}
+	// The write reaches Redis and is held before it installs "new" in L1.
+	w := r.hold(&r.holdSetLast)
+	written := make(chan error, 1)
+	go func() { written <- c.Set(ctx, "k", "new") }()
+	<-w.entered
+	close(slow.release)
+	if v := <-first; v != "new" {
+		t.Fatalf("the held reader got %q, want the new value it read from Redis", v)
+	}
+	if v, _, _ := c.Get(ctx, "k"); v != "new" {
+		t.Fatalf("a read after a read of the new value got %q", v)
+	}
+	close(w.release)
+	if err := <-written; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -53,6 +53,11 @@ func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V) (e
 	l := c.lockKeys(keys)
 	epoch := c.epoch.Load()
 	if c.remote != nil {
+		// L2 may take the new value at any moment from now on: L1 must not go on
+		// serving the old one meanwhile, or a reader could see the new value in L2 and
+		// the next one the old value in L1. (Fills cannot put it back: the write holds
+		// the stripes.)
+		c.dropLocal(keys)
 		err = c.writeRemote(ctx, keys, values != nil, enc)
 	}
 	clean := c.settle(l, keys)
@@ -73,6 +78,16 @@ func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V) (e
 		return c.inv.publish(ctx, keys)
 	}
 	return nil
+}
+
+// dropLocal drops keys from L1, if the cache has one.
+func (c *cache[K, V]) dropLocal(keys []K) {
+	if c.local == nil {
+		return
+	}
+	for _, k := range keys {
+		c.local.Delete(k)
+	}
 }
 
 // encodedWrite is the L2 form of the values of a write.
