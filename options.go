@@ -170,9 +170,10 @@ type Options[K comparable, V any] struct {
 
 	// Clock is the cache's time source: every TTL, refresh, stale-window, tombstone and
 	// breaker decision reads it, and so does the default Local. Default: a coarse
-	// clock shared by the process, advanced once a millisecond while a cache with an
-	// L1 is open (a cache without L1 reads the precise time). Tests set a clock they
-	// move by hand, to expire entries without sleeping.
+	// clock shared by the process, advanced once a millisecond while it is read and
+	// stopped after a second without a read, so that an idle process spends no CPU on
+	// it (a cache without L1 reads the precise time). Tests set a clock they move by
+	// hand, to expire entries without sleeping.
 	Clock Clock
 
 	// Tracer starts a span around each operation (see [Tracer]); the module

@@ -31,8 +31,8 @@ type Options[K comparable, V any] struct {
 	// negative-cache entry is weighed with the zero value of V.
 	Weigher func(key K, value V) uint32
 	// Clock is the store's time source, in Unix nanoseconds. Default: the process-wide
-	// coarse clock, advanced once a millisecond while a store or cache that uses it is
-	// open. A cache passes its own (see accelerator.Options.Clock), so that the store
+	// coarse clock, advanced once a millisecond while it is read (see
+	// internal/clock). A cache passes its own (see accelerator.Options.Clock), so that the store
 	// drops entries on the same time as the cache judges them.
 	Clock Clock
 }
