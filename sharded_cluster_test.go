@@ -257,8 +257,10 @@ func TestShardedSubscribersFollowSlotMove(t *testing.T) {
 		})
 		st := c.SubscriberState()
 		t.Logf("instance %d: %d reconnects, flushes %v", i, st.Reconnects, st.Flushes)
-		if st.Flushes["disconnected"] == 0 {
-			t.Errorf("instance %d: flushes %v, want a disconnected flush", i, st.Flushes)
+		// The loss is seen either as the broken subscription or, when the watchdog
+		// notices the silence first (a loaded machine), as silence: both drop L1.
+		if st.Flushes["disconnected"]+st.Flushes["silent"] == 0 {
+			t.Errorf("instance %d: flushes %v, want a disconnected or silent flush", i, st.Flushes)
 		}
 	}
 	checkShardedSubscribers(t, c, channel, to, 3)
