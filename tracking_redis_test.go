@@ -159,13 +159,10 @@ func TestKilledTrackingDropsL1(t *testing.T) {
 	}
 	before := c.SubscriberState().TrackingReconnects
 	srv.Do(t, "CLIENT", "KILL", "ID", ids[0])
-	deadline := time.Now().Add(5 * time.Second)
-	for c.SubscriberState().TrackingReconnects == before || !c.SubscriberState().TrackingConnected {
-		if time.Now().After(deadline) {
-			t.Fatalf("tracking not restarted: %+v", c.SubscriberState())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitFor(t, "tracking restarted after CLIENT KILL", func() bool {
+		st := c.SubscriberState()
+		return st.TrackingReconnects != before && st.TrackingConnected
+	})
 	hits := c.MetricsSnapshot().LocalHits
 	if _, _, err := c.Get(context.Background(), "k"); err != nil {
 		t.Fatal(err)
@@ -205,18 +202,11 @@ func TestTrackingCostsOneRemoteReadPerOwnWrite(t *testing.T) {
 				// Invalidations arrive in order: once that of a last write reached
 				// the writer, so did all the others.
 				must(t, writer.Set(ctx, "marker", "v"))
-				deadline := time.Now().Add(5 * time.Second)
-				for {
+				waitFor(t, "the writer's own write to come back", func() bool {
 					hits := writer.MetricsSnapshot().LocalHits
 					writer.Get(ctx, "marker")
-					if writer.MetricsSnapshot().LocalHits == hits {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatal("the writer's own write never came back")
-					}
-					time.Sleep(time.Millisecond)
-				}
+					return writer.MetricsSnapshot().LocalHits == hits
+				})
 			}
 			count := func() int64 {
 				st := srv.CommandStats(t)
@@ -305,26 +295,17 @@ func TestTrackingFollowsARedisRestart(t *testing.T) {
 	waitTracking(t, c)
 	srv.Kill()
 	srv.Restart(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for c.SubscriberState().TrackingReconnects == 0 || !c.SubscriberState().TrackingConnected {
-		if time.Now().After(deadline) {
-			t.Fatalf("tracking did not come back: %+v", c.SubscriberState())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "tracking to come back after the restart", func() bool {
+		st := c.SubscriberState()
+		return st.TrackingReconnects != 0 && st.TrackingConnected
+	})
 	if f := c.SubscriberState().Flushes; f["tracking-lost"]+f["tracking-silent"] == 0 {
 		t.Fatalf("flushes %v: losing the tracking did not drop L1", f)
 	}
 	holdInL1(t, srv, c, "k", "tracking:k")
 	outsideDel(t, srv, "tracking:k")
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		if _, found, _ := c.Get(context.Background(), "k", accelerator.DisableLoad()); !found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the outside DEL never reached the instance after the restart")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the outside DEL to reach the instance after the restart", func() bool {
+		_, found, _ := c.Get(context.Background(), "k", accelerator.DisableLoad())
+		return !found
+	})
 }
