@@ -1,6 +1,9 @@
 package accelerator
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Loader loads one key from the source of truth on a cache miss.
 //
@@ -36,4 +39,78 @@ type MLoaderFunc[K comparable, V any] func(ctx context.Context, keys []K) (map[K
 // MLoad calls f(ctx, keys).
 func (f MLoaderFunc[K, V]) MLoad(ctx context.Context, keys []K) (map[K]V, error) {
 	return f(ctx, keys)
+}
+
+// Loaded is what an [EntryLoader] or an [EntryMLoader] returns for one key: the value,
+// and how the cache keeps it.
+type Loaded[V any] struct {
+	// Value is the loaded value; ignored when Found is false.
+	Value V
+	// Found is false when the source has no value for the key (a negative entry, with
+	// [Options.CacheNullValue]).
+	Found bool
+	// TTL, when positive, is how long this entry stays fresh, in place of
+	// [Options.LocalTTL] and [Options.RemoteTTL] ([Options.NullTTL] when Found is
+	// false), kept within [Options.MinLoaderTTL] and [Options.MaxLoaderTTL]. Jitter
+	// and refresh-ahead apply to it as to the configured TTLs. Zero keeps the
+	// configured TTLs.
+	TTL time.Duration
+	// Tags are attached to the entry: [Cache.InvalidateTag] of any of them makes it
+	// a miss on every instance.
+	Tags []string
+}
+
+// EntryLoader is a [Loader] that also says how long each value stays fresh and which
+// tags it carries. Set it as [Options.Loader] (or pass it to [Cache.GetOrLoad]): the
+// cache calls LoadEntry, never Load, on a miss. Wrap a function with
+// [EntryLoaderFunc].
+type EntryLoader[K comparable, V any] interface {
+	Loader[K, V]
+	LoadEntry(ctx context.Context, key K) (Loaded[V], error)
+}
+
+// EntryLoaderFunc adapts a function to [EntryLoader].
+type EntryLoaderFunc[K comparable, V any] func(ctx context.Context, key K) (Loaded[V], error)
+
+// LoadEntry calls f(ctx, key).
+func (f EntryLoaderFunc[K, V]) LoadEntry(ctx context.Context, key K) (Loaded[V], error) {
+	return f(ctx, key)
+}
+
+// Load calls f(ctx, key) and returns its value, without its TTL and tags.
+func (f EntryLoaderFunc[K, V]) Load(ctx context.Context, key K) (V, bool, error) {
+	r, err := f(ctx, key)
+	return r.Value, r.Found, err
+}
+
+// EntryMLoader is an [MLoader] that also says, key by key, how long each value stays
+// fresh and which tags it carries. Set it as [Options.MLoader] (or pass it to
+// [Cache.MGetOrLoad]): the cache calls MLoadEntries, never MLoad. A key absent from
+// the map, or present with Found false, was not found at the source.
+type EntryMLoader[K comparable, V any] interface {
+	MLoader[K, V]
+	MLoadEntries(ctx context.Context, keys []K) (map[K]Loaded[V], error)
+}
+
+// EntryMLoaderFunc adapts a function to [EntryMLoader].
+type EntryMLoaderFunc[K comparable, V any] func(ctx context.Context, keys []K) (map[K]Loaded[V], error)
+
+// MLoadEntries calls f(ctx, keys).
+func (f EntryMLoaderFunc[K, V]) MLoadEntries(ctx context.Context, keys []K) (map[K]Loaded[V], error) {
+	return f(ctx, keys)
+}
+
+// MLoad calls f(ctx, keys) and returns the values found, without their TTLs and tags.
+func (f EntryMLoaderFunc[K, V]) MLoad(ctx context.Context, keys []K) (map[K]V, error) {
+	m, err := f(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[K]V, len(m))
+	for k, r := range m {
+		if r.Found {
+			out[k] = r.Value
+		}
+	}
+	return out, nil
 }
