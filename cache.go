@@ -97,15 +97,16 @@ func (c *Cache[K, V]) MGetOrLoad(ctx context.Context, keys []K, mloader MLoader[
 }
 
 // Set stores value for key in the layers of the mode, L2 first. If the L2 write
-// fails, key is dropped from L1 too and the error is returned.
-func (c *Cache[K, V]) Set(ctx context.Context, key K, value V) error {
-	return c.c.set(ctx, key, value)
+// fails, key is dropped from L1 too and the error is returned. opts attach tags
+// ([WithTags]) or set the entry's TTL ([WithTTL]).
+func (c *Cache[K, V]) Set(ctx context.Context, key K, value V, opts ...WriteOption) error {
+	return c.c.set(ctx, key, value, writeSettingsOf(opts))
 }
 
 // MSet stores every value of items, with one L2 round trip. If the L2 write fails,
-// the keys are dropped from L1 and the error is returned.
-func (c *Cache[K, V]) MSet(ctx context.Context, items map[K]V) error {
-	return c.c.mset(ctx, items)
+// the keys are dropped from L1 and the error is returned. opts apply to every item.
+func (c *Cache[K, V]) MSet(ctx context.Context, items map[K]V, opts ...WriteOption) error {
+	return c.c.mset(ctx, items, writeSettingsOf(opts))
 }
 
 // Del removes key from the layers of the mode, L2 first. L1 is cleared even when the

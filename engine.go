@@ -98,6 +98,11 @@ type loaded[V any] struct {
 	// cached reports a result found in L1 by the load itself, not loaded: nothing
 	// to write back.
 	cached bool
+	// ttl, when positive, is the entry's own freshness (from an EntryLoader or
+	// WithTTL), in place of the configured TTLs.
+	ttl time.Duration
+	// tags are the entry's tags (from an EntryLoader or WithTags).
+	tags []string
 }
 
 // staleCopy is an entry past its expiry but inside its stale window, kept by a read

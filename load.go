@@ -209,7 +209,13 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) 
 	defer func() { endSpan(sp, readEnd(LayerSource, r.found, err)) }()
 	c.metrics.loads.Add(1)
 	start := time.Now()
-	r.value, r.found, err = src.one.Load(ctx, key)
+	if el, ok := src.one.(EntryLoader[K, V]); ok {
+		var res Loaded[V]
+		res, err = el.LoadEntry(ctx, key)
+		r = loaded[V]{value: res.Value, found: res.Found, ttl: res.TTL, tags: res.Tags}
+	} else {
+		r.value, r.found, err = src.one.Load(ctx, key)
+	}
 	c.recordLoadCost(time.Since(start))
 	if err != nil {
 		return loaded[V]{}, c.loadFailed(ctx, err)

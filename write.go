@@ -8,22 +8,22 @@ import (
 	"github.com/accelerator-go/accelerator/internal/envelope"
 )
 
-func (c *cache[K, V]) set(ctx context.Context, key K, value V) error {
-	return c.write(ctx, OpSet, []K{key}, []V{value})
+func (c *cache[K, V]) set(ctx context.Context, key K, value V, ws writeSettings) error {
+	return c.write(ctx, OpSet, []K{key}, []V{value}, ws)
 }
 
-func (c *cache[K, V]) mset(ctx context.Context, items map[K]V) error {
+func (c *cache[K, V]) mset(ctx context.Context, items map[K]V, ws writeSettings) error {
 	keys := make([]K, 0, len(items))
 	values := make([]V, 0, len(items))
 	for k, v := range items {
 		keys = append(keys, k)
 		values = append(values, v)
 	}
-	return c.write(ctx, OpMSet, keys, values)
+	return c.write(ctx, OpMSet, keys, values, ws)
 }
 
 func (c *cache[K, V]) del(ctx context.Context, op Op, keys []K) error {
-	return c.write(ctx, op, keys, nil)
+	return c.write(ctx, op, keys, nil, writeSettings{})
 }
 
 // write is every explicit write: values[i] for keys[i], or a delete of keys when
@@ -34,8 +34,8 @@ func (c *cache[K, V]) del(ctx context.Context, op Op, keys []K) error {
 // If the L2 write fails, the keys are dropped from L1 and the error returned, so that
 // L1 never holds what L2 may not. A value larger than MaxValueSize (encoded, in the
 // modes with L2) fails the whole write with ErrValueTooLarge before anything is
-// stored.
-func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V) (err error) {
+// stored. ws holds the write's options (tags, TTL).
+func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V, ws writeSettings) (err error) {
 	if c.closed.Load() {
 		return ErrClosed
 	}
