@@ -41,6 +41,8 @@ type loadJob[K comparable, V any] struct {
 	// refresh marks a refresh-ahead reload, whose outcome is recorded.
 	refresh bool
 	began   time.Time
+	// lease is the load lease the load holds, if any (lease.go).
+	lease leaseHold
 }
 
 func (j *loadJob[K, V]) Load(ctx context.Context) (loaded[V], error) {
@@ -52,14 +54,21 @@ func (j *loadJob[K, V]) Load(ctx context.Context) (loaded[V], error) {
 	if c.cas != nil && !j.g.seen.known {
 		j.g.seen = c.lookBeforeLoad(ctx, j.key)
 	}
+	if c.lease != nil && !j.refresh {
+		return c.loadLeased(ctx, j)
+	}
 	return c.callLoader(ctx, j.key, j.src)
 }
 
 func (j *loadJob[K, V]) Commit(ctx context.Context, r loaded[V], err error) (loaded[V], error) {
 	c := j.c
 	c.loadEnded("load", err, time.Since(j.began))
+	var l2Until int64
 	if err == nil && !r.cached {
-		c.fill(ctx, []fillItem[K, V]{{key: j.key, r: r, g: j.g}})
+		l2Until = c.fill(ctx, []fillItem[K, V]{{key: j.key, r: r, g: j.g}})
+	}
+	if j.lease.token != "" {
+		c.endLease(ctx, j.lease, l2Until)
 	}
 	if j.refresh {
 		c.refreshEnded(j.key, err)

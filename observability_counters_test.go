@@ -330,6 +330,7 @@ func TestEveryCounterIsDrivenByAScenario(t *testing.T) {
 		TestCountersOfStaleServed(t)
 		TestCountersOfRefreshAhead(t)
 		TestCountersOfOversizedValues(t)
+		TestCountersOfLoadLeases(t)
 	})
 	invalidation := map[string]bool{
 		"InvalidationsPublished": true, "InvalidationsReceived": true, "PublishFailures": true,

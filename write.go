@@ -3,6 +3,7 @@ package accelerator
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/accelerator-go/accelerator/backend"
 	"github.com/accelerator-go/accelerator/internal/envelope"
@@ -46,7 +47,7 @@ func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V, ws
 	}
 	var enc encodedWrite
 	if values != nil && c.remote != nil {
-		if enc, err = c.encodeWrite(values); err != nil {
+		if enc, err = c.encodeWrite(values, ws.ttl); err != nil {
 			return err
 		}
 	}
@@ -67,7 +68,7 @@ func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V, ws
 				c.local.Delete(k)
 				continue
 			}
-			c.localSet(k, c.localEntry(loaded[V]{value: values[i], found: true}, enc.lifeOf(i), epoch))
+			c.localSet(k, c.localEntry(loaded[V]{value: values[i], found: true, ttl: ws.ttl}, enc.lifeOf(i), epoch))
 		}
 	}
 	c.unlock(l, keys)
@@ -104,12 +105,13 @@ func (e encodedWrite) lifeOf(i int) deadline {
 	return e.life[i]
 }
 
-// encodeWrite encodes the values of a write, or fails with ErrValueTooLarge.
-func (c *cache[K, V]) encodeWrite(values []V) (encodedWrite, error) {
+// encodeWrite encodes the values of a write, with the write's own TTL (zero for
+// none), or fails with ErrValueTooLarge.
+func (c *cache[K, V]) encodeWrite(values []V, ttl time.Duration) (encodedWrite, error) {
 	results := make([]loaded[V], len(values))
 	enc := encodedWrite{idx: make([]int, len(values)), life: make([]deadline, len(values))}
 	for i, v := range values {
-		results[i] = loaded[V]{value: v, found: true}
+		results[i] = loaded[V]{value: v, found: true, ttl: ttl}
 		enc.idx[i] = i
 	}
 	var tooBig []int
@@ -126,24 +128,31 @@ func (c *cache[K, V]) encodeWrite(values []V) (encodedWrite, error) {
 // writeRemote writes the L2 part of a write: the encoded values, or the deletes. A
 // delete writes tombstones when fills compare-and-set, so that a fill that read the
 // source before the delete finds the key changed and loses; DEL otherwise.
+//
+// With the load lease on, the same call ends the leases of the keys (lease.go).
 func (c *cache[K, V]) writeRemote(ctx context.Context, keys []K, put bool, enc encodedWrite) error {
+	void := c.leaseVoids(keys)
 	if put {
-		return c.putRemote(ctx, keys, enc.values, enc.idx, enc.life, nil)
+		return c.putRemote(ctx, keys, enc.values, enc.idx, enc.life, nil, void...)
 	}
 	if c.cas == nil {
-		return c.remote.Del(ctx, c.remoteKeys(keys)...)
+		rkeys := c.remoteKeys(keys)
+		for _, v := range void {
+			rkeys = append(rkeys, v.Key)
+		}
+		return c.remote.Del(ctx, rkeys...)
 	}
 	ttl := c.tombstoneTTL()
 	// Each tombstone is unique (its Version), so that a fill that saw one delete's
 	// tombstone cannot mistake the next delete's, written in the same millisecond, for
 	// it.
 	tomb := envelope.AppendHeader(nil, envelope.Header{Tombstone: true, ExpireAt: ceilMillis(c.clock.NowNano()), Version: c.tombstones.Add(1)})
-	if len(keys) == 1 {
+	if len(keys) == 1 && void == nil {
 		return c.remote.Set(ctx, c.remoteKey(keys[0]), tomb, ttl)
 	}
-	items := make([]backend.Item, len(keys))
+	items := make([]backend.Item, len(keys), len(keys)+len(void))
 	for i, k := range keys {
 		items[i] = backend.Item{Key: c.remoteKey(k), Value: tomb, TTL: ttl}
 	}
-	return c.remote.MSet(ctx, items)
+	return c.remote.MSet(ctx, append(items, void...))
 }
