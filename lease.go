@@ -185,8 +185,11 @@ func (c *cache[K, V]) loadLeased(ctx context.Context, j *loadJob[K, V]) (loaded[
 			c.metrics.leaseWaits.Add(1)
 		}
 		left := time.Until(deadline)
-		if left <= 0 || c.closed.Load() {
+		if left <= 0 {
 			c.metrics.leaseWaitTimeouts.Add(1)
+			return c.loadBounded(ctx, j)
+		}
+		if c.closed.Load() {
 			return c.loadBounded(ctx, j)
 		}
 		if !sleepCtx(ctx, min(backoff, left)) {

@@ -111,7 +111,9 @@ type Options[K comparable, V any] struct {
 	// ran out before its value was written lets another instance load too. A lease
 	// whose holder dies expires; a write of the key ends it. It covers single-key
 	// loads (Get, GetOrLoad, and the misses of MGet without an MLoader), not MLoad
-	// batches nor refresh-ahead reloads. It requires a Remote that implements
+	// batches nor refresh-ahead reloads. Only a value in L2 ends a wait: without
+	// CacheNullValue, a key the source does not have is loaded by the waiting
+	// instances in turn. It requires a Remote that implements
 	// [backend.Leaser] (both Redis backends do) and penetration protection, and must
 	// not be longer than LoaderTimeout. Default 0: off.
 	LoadLease time.Duration
