@@ -16,16 +16,20 @@ import (
 // written before any reader returns. g is what the fill must not overtake. shared
 // reports that the caller joined a load started by another.
 func (c *cache[K, V]) loadKey(ctx context.Context, key K, src sources[K, V], g fillGuard) (r loaded[V], err error, shared bool) {
-	job := &loadJob[K, V]{c: c, key: key, src: src, g: g, recheck: true}
 	if c.cfg.DisablePenetrationProtection {
-		r, err = singleflight.Run(ctx, c.loadCfg, job)
+		r, err = singleflight.Run(ctx, c.loadCfg, singleflight.Job[loaded[V]](c.newLoadJob(key, src, g)))
 		return r, err, false
 	}
-	r, err, shared = c.loads.Do(ctx, key, job)
+	// The job is built only by the reader that leads the load.
+	r, err, shared = c.loads.DoNew(ctx, key, func() singleflight.Job[loaded[V]] { return c.newLoadJob(key, src, g) })
 	if shared {
 		c.metrics.sharedLoads.Add(1)
 	}
 	return r, err, shared
+}
+
+func (c *cache[K, V]) newLoadJob(key K, src sources[K, V], g fillGuard) *loadJob[K, V] {
+	return &loadJob[K, V]{c: c, key: key, src: src, g: g, recheck: true}
 }
 
 // loadJob is the load of one key, with its fill.
@@ -100,65 +104,141 @@ func (c *cache[K, V]) loadTimedOut(op string) {
 	c.log.failure("load", op, ErrLoaderTimeout, c.cfg.LoaderTimeout)
 }
 
-// mloadJob is one MLoad call for the missing keys of a batch, with their fill.
+// mloadJob is one MLoad call for the keys a batch leads, with their fill.
 type mloadJob[K comparable, V any] struct {
 	c      *cache[K, V]
 	keys   []K
 	guards []fillGuard
 	many   MLoader[K, V]
 	began  time.Time
+	// results holds, for each key, what L1 held when the load started (cached), and
+	// then what was loaded.
+	results []loaded[V]
+	// asked are the positions of the keys passed to MLoad.
+	asked []int
 }
 
-func (j *mloadJob[K, V]) Load(ctx context.Context) (map[K]V, error) {
+// Load looks at L1 again first (a key whose load ended between the batch's reads and
+// its registration is answered from there, not loaded again), then calls MLoad once
+// for the others.
+func (j *mloadJob[K, V]) Load(ctx context.Context) ([]loaded[V], error) {
 	j.began = time.Now()
-	return j.c.callMLoader(ctx, j.keys, j.many)
+	c := j.c
+	j.results = make([]loaded[V], len(j.keys))
+	ask := j.keys
+	if c.local != nil {
+		ask = make([]K, 0, len(j.keys))
+		for i, k := range j.keys {
+			if r, ok := c.recheckLocal(k, true); ok {
+				j.results[i] = r
+				continue
+			}
+			ask = append(ask, k)
+			j.asked = append(j.asked, i)
+		}
+	} else {
+		j.asked = make([]int, len(j.keys))
+		for i := range j.asked {
+			j.asked[i] = i
+		}
+	}
+	if len(ask) == 0 {
+		return j.results, nil
+	}
+	c.metrics.loadedKeys.Add(uint64(len(ask)))
+	m, err := c.callMLoader(ctx, ask, j.many)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range j.asked {
+		v, ok := m[j.keys[i]]
+		j.results[i] = loaded[V]{value: v, found: ok}
+	}
+	return j.results, nil
 }
 
-// Commit keeps the values of the keys asked for, counts them, and fills them (and
-// negative entries for the others, with CacheNullValue) with one L2 round trip.
-func (j *mloadJob[K, V]) Commit(ctx context.Context, m map[K]V, err error) (map[K]V, error) {
+// Commit counts the keys loaded and fills them (and negative entries for the keys not
+// found, with CacheNullValue) with one L2 round trip.
+func (j *mloadJob[K, V]) Commit(ctx context.Context, rs []loaded[V], err error) ([]loaded[V], error) {
 	c := j.c
 	c.loadEnded("mload", err, time.Since(j.began))
 	if err != nil {
 		return nil, err
 	}
-	found := make(map[K]V, len(m))
-	items := make([]fillItem[K, V], len(j.keys))
-	for i, k := range j.keys {
-		v, ok := m[k]
-		items[i] = fillItem[K, V]{key: k, r: loaded[V]{value: v, found: ok}, g: j.guards[i]}
-		c.countFound(ok)
-		if ok {
-			found[k] = v
-		}
+	items := make([]fillItem[K, V], 0, len(j.asked))
+	for _, i := range j.asked {
+		c.countFound(rs[i].found)
+		items = append(items, fillItem[K, V]{key: j.keys[i], r: rs[i], g: j.guards[i]})
 	}
 	c.fill(ctx, items)
-	return found, nil
+	return rs, nil
 }
 
 func (j *mloadJob[K, V]) TimedOut() { j.c.loadTimedOut("mload") }
 
 // loadMany loads keys (no duplicates; guards[i] goes with keys[i]) from the source,
 // fills them and adds those found to into: with one MLoad call, or with Loads,
-// LoadConcurrency at a time, without an MLoader. It returns the keys whose load failed
-// and why. A panic of the loader is re-raised here when this call started the load
-// that panicked.
+// LoadConcurrency at a time, without an MLoader. A key whose load is in flight (a
+// Get's, another batch's) joins it; the call leads the loads of the others, with one
+// MLoad call. It returns the keys whose load failed and why. A panic of the loader is
+// re-raised here when this call started the load that panicked.
 func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, guards []fillGuard, into map[K]V, src sources[K, V]) (failed []K, err error) {
 	if src.many == nil {
 		return c.loadEach(ctx, keys, guards, into, src)
 	}
-	c.metrics.loadedKeys.Add(uint64(len(keys)))
-	found, err := singleflight.Run(ctx, c.loadCfg, &mloadJob[K, V]{c: c, keys: keys, guards: guards, many: src.many})
-	if pe, ok := err.(*PanicError); ok {
-		panic(pe)
+	if c.cfg.DisablePenetrationProtection {
+		rs, err := singleflight.Run(ctx, c.loadCfg, singleflight.Job[[]loaded[V]](&mloadJob[K, V]{c: c, keys: keys, guards: guards, many: src.many}))
+		if pe, ok := err.(*PanicError); ok {
+			panic(pe)
+		}
+		if err != nil {
+			return keys, err
+		}
+		for i, r := range rs {
+			if r.found {
+				into[keys[i]] = r.value
+			}
+		}
+		return nil, nil
 	}
-	if err != nil {
-		return keys, err
+	res := c.loads.DoBatch(ctx, keys, func(led []int) singleflight.Job[[]loaded[V]] {
+		j := &mloadJob[K, V]{c: c, keys: make([]K, len(led)), guards: make([]fillGuard, len(led)), many: src.many}
+		for n, i := range led {
+			j.keys[n], j.guards[n] = keys[i], guards[i]
+		}
+		return j
+	}, func(n int) { c.metrics.sharedLoads.Add(uint64(n)) })
+	var batchErr error
+	var errs []error
+	for i, r := range res {
+		if pe, ok := r.Err.(*PanicError); ok && !r.Shared {
+			panic(pe)
+		}
+		switch {
+		case r.Err == nil:
+			if r.R.found {
+				into[keys[i]] = r.R.value
+			}
+			continue
+		case !r.Shared:
+			batchErr = r.Err
+		default:
+			errs = append(errs, &KeyError[K]{Key: keys[i], Err: r.Err})
+		}
+		failed = append(failed, keys[i])
 	}
-	for k, v := range found {
-		into[k] = v
+	switch {
+	case len(failed) == 0:
+		return nil, nil
+	case ctx.Err() != nil:
+		return failed, ctx.Err()
+	case len(errs) == 0:
+		return failed, batchErr
 	}
-	return nil, nil
+	if batchErr != nil {
+		errs = append([]error{batchErr}, errs...)
+	}
+	return failed, errors.Join(errs...)
 }
 
 // loadEach loads keys one by one through the single-key path, LoadConcurrency at a
