@@ -19,6 +19,41 @@ import (
 //     window RefreshAhead before the entry's own expiry (MinLoaderTTL is longer
 //     than RefreshAhead, so that no entry is born inside its window).
 
+// mloaded is what one MLoad call returned: the values of an MLoader, or the entries
+// (with their TTLs and tags) of an EntryMLoader.
+type mloaded[K comparable, V any] struct {
+	values  map[K]V
+	entries map[K]Loaded[V]
+}
+
+// of returns the result of key: not found when the loader left it out.
+func (m mloaded[K, V]) of(key K) loaded[V] {
+	if m.entries == nil {
+		v, ok := m.values[key]
+		return loaded[V]{value: v, found: ok}
+	}
+	e := m.entries[key]
+	r := loaded[V]{found: e.Found, ttl: e.TTL, tags: e.Tags}
+	if e.Found {
+		r.value = e.Value
+	}
+	return r
+}
+
+// found returns the number of keys found.
+func (m mloaded[K, V]) found() int {
+	if m.entries == nil {
+		return len(m.values)
+	}
+	n := 0
+	for _, e := range m.entries {
+		if e.Found {
+			n++
+		}
+	}
+	return n
+}
+
 // resolveEntryTTL sets the defaults of MinLoaderTTL and MaxLoaderTTL, once the TTLs
 // have theirs, and checks the pair.
 func (c *config[K, V]) resolveEntryTTL() error {

@@ -200,7 +200,7 @@ func TestLoaderTTLIsJitteredAndRefreshedAhead(t *testing.T) {
 		if got := fresh(); got == 0 || got == n {
 			t.Fatalf("%d of %d entries fresh at 3/4 of the TTL: not spread", got, n)
 		}
-		clk.Advance(2500 * time.Millisecond)
+		clk.Advance(2500*time.Millisecond + time.Millisecond)
 		if got := fresh(); got != 0 {
 			t.Fatalf("%d entries outlived their TTL", got)
 		}
@@ -272,5 +272,71 @@ func TestLoaderTTLOptionsAreChecked(t *testing.T) {
 		if got["MinLoaderTTL"] != tt.min || got["MaxLoaderTTL"] != tt.max {
 			t.Errorf("%s: MinLoaderTTL %v MaxLoaderTTL %v, want %v %v", tt.name, got["MinLoaderTTL"], got["MaxLoaderTTL"], tt.min, tt.max)
 		}
+	}
+}
+
+// TestEntryMLoaderTTLPerKey: an EntryMLoader gives each key of a batch its own TTL,
+// found or not; the keys of an MGet, and a Get through the MLoader alone, expire each
+// on its own schedule, in both layers.
+func TestEntryMLoaderTTLPerKey(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	clk := newFakeClock()
+	var calls atomic.Int32
+	ml := accelerator.EntryMLoaderFunc[string, string](func(_ context.Context, keys []string) (map[string]accelerator.Loaded[string], error) {
+		calls.Add(1)
+		out := map[string]accelerator.Loaded[string]{}
+		for _, k := range keys {
+			switch {
+			case strings.HasPrefix(k, "short"):
+				out[k] = accelerator.Loaded[string]{Value: "v:" + k, Found: true, TTL: 100 * time.Millisecond}
+			case strings.HasPrefix(k, "gone"):
+				out[k] = accelerator.Loaded[string]{TTL: 100 * time.Millisecond}
+			case strings.HasPrefix(k, "absent"):
+			default:
+				out[k] = accelerator.Loaded[string]{Value: "v:" + k, Found: true}
+			}
+		}
+		return out, nil
+	})
+	c := newCache(t, accelerator.Options[string, string]{
+		Area: "mttl", Remote: newRemote(t, srv.URL()), MLoader: ml, Clock: clk,
+		CacheNullValue: true, NullTTL: 30 * time.Second, MinLoaderTTL: 10 * time.Millisecond,
+		StaleTTL: time.Minute, // Redis keeps the keys past their fake-clock expiry
+	})
+	ctx := context.Background()
+	got, err := c.MGet(ctx, []string{"short", "default", "gone", "absent"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("MGet = %v %v", got, err)
+	}
+	if _, found, _ := c.Get(ctx, "short-single"); !found {
+		t.Fatal("Get through the MLoader: not found")
+	}
+	now := clk.NowNano() / int64(time.Millisecond)
+	for k, want := range map[string]int64{
+		"short": 100, "gone": 100, "short-single": 100,
+		"default": accelerator.DefaultRemoteTTL.Milliseconds(), "absent": accelerator.DefaultNullTTL.Milliseconds(),
+	} {
+		raw, _ := srv.Do(t, "GET", "mttl:"+k).(string)
+		h, _, err := envelope.Decode([]byte(raw), 1<<20)
+		if err != nil {
+			t.Fatalf("L2 value of %s: %v", k, err)
+		}
+		if got := h.ExpireAt - now; got != want {
+			t.Errorf("L2 entry of %s expires in %d ms, want %d", k, got, want)
+		}
+	}
+	clk.Advance(99 * time.Millisecond)
+	if got, _ := c.MGet(ctx, []string{"short", "default", "gone", "absent", "short-single"}, accelerator.DisableLoad()); len(got) != 3 {
+		t.Fatalf("after 99 ms: %v, want short, default and short-single", got)
+	}
+	calls.Store(0)
+	clk.Advance(2 * time.Millisecond)
+	if got, _ := c.MGet(ctx, []string{"short", "default", "gone", "absent", "short-single"}, accelerator.DisableLoad()); len(got) != 1 || got["default"] == "" {
+		t.Fatalf("after 101 ms: %v, want default only", got)
+	}
+	c.MGet(ctx, []string{"short", "default", "gone", "absent"})
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d MLoad calls for the expired keys, want 1", n)
 	}
 }

@@ -214,12 +214,19 @@ func (c *cache[K, V]) loadLeased(ctx context.Context, j *loadJob[K, V]) (loaded[
 	}
 }
 
-// loadBounded calls the loader for j, bounded by LoaderTimeout on its own: with the
-// lease on, the load's context also has room for the wait.
+// loadBounded calls the loader for j (bounded by LoaderTimeout: see boundLoader).
 func (c *cache[K, V]) loadBounded(ctx context.Context, j *loadJob[K, V]) (loaded[V], error) {
-	lctx, cancel := context.WithTimeout(ctx, c.cfg.LoaderTimeout)
-	defer cancel()
-	return c.callLoader(lctx, j.key, j.src)
+	return c.callLoader(ctx, j.key, j.src)
+}
+
+// boundLoader bounds a loader call by LoaderTimeout on its own when the lease is on:
+// the loads' contexts then also have room for a wait (leaseBudget). Without the lease
+// it returns ctx as it is.
+func (c *cache[K, V]) boundLoader(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.lease == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.cfg.LoaderTimeout)
 }
 
 // endLease releases the lease a load held, after its fill, unless the fill wrote to

@@ -151,8 +151,7 @@ func (j *mloadJob[K, V]) Load(ctx context.Context) ([]loaded[V], error) {
 		return nil, err
 	}
 	for _, i := range j.asked {
-		v, ok := m[j.keys[i]]
-		j.results[i] = loaded[V]{value: v, found: ok}
+		j.results[i] = m.of(j.keys[i])
 	}
 	return j.results, nil
 }
@@ -284,12 +283,14 @@ func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, guards []fillGuard
 func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) (r loaded[V], err error) {
 	c.metrics.loadedKeys.Add(1)
 	defer c.recoverLoad(&err)
+	ctx, cancel := c.boundLoader(ctx)
+	defer cancel()
 	if src.one == nil {
 		m, err := c.callMLoader(ctx, []K{key}, src.many)
 		if err != nil {
 			return r, err
 		}
-		r.value, r.found = m[key]
+		r = m.of(key)
 		c.countFound(r.found)
 		return r, nil
 	}
@@ -316,17 +317,24 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) 
 	return r, nil
 }
 
-// callMLoader runs the batch loader; it counts the call but not the keys.
-func (c *cache[K, V]) callMLoader(ctx context.Context, keys []K, ml MLoader[K, V]) (m map[K]V, err error) {
+// callMLoader runs the batch loader (MLoadEntries of an EntryMLoader); it counts the
+// call but not the keys.
+func (c *cache[K, V]) callMLoader(ctx context.Context, keys []K, ml MLoader[K, V]) (m mloaded[K, V], err error) {
 	ctx, sp := c.startSpan(ctx, OpMLoad, len(keys))
-	defer func() { endSpan(sp, SpanEnd{Layer: LayerSource, Found: len(m), Err: err}) }()
+	defer func() { endSpan(sp, SpanEnd{Layer: LayerSource, Found: m.found(), Err: err}) }()
 	defer c.recoverLoad(&err)
+	ctx, cancel := c.boundLoader(ctx)
+	defer cancel()
 	c.metrics.mloads.Add(1)
 	start := time.Now()
-	m, err = ml.MLoad(ctx, keys)
+	if em, ok := ml.(EntryMLoader[K, V]); ok {
+		m.entries, err = em.MLoadEntries(ctx, keys)
+	} else {
+		m.values, err = ml.MLoad(ctx, keys)
+	}
 	c.recordLoadCost(time.Since(start))
 	if err != nil {
-		return nil, c.loadFailed(ctx, err)
+		return mloaded[K, V]{}, c.loadFailed(ctx, err)
 	}
 	return m, nil
 }
