@@ -27,6 +27,8 @@ import (
 //	remote_guard.go  timeouts, breaker and accounting of every remote call
 //	remote_cas.go    compare-and-set fills
 //	remote_keys.go   the layout of remote keys
+//	entry_ttl.go     entries with a TTL of their own (EntryLoader, WithTTL)
+//	lease.go         the load lease: one load per cluster for a cold key
 //	invalidation.go  the cross-instance invalidation bus
 //
 // docs/design.md describes the protocol and draws a key's states.
