@@ -2,6 +2,7 @@ package accelerator_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,7 +25,9 @@ func BenchmarkGetMissLease(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			remote := &roundTripRemote{Remote: newRemote(b, srv.URL())}
 			c := newCache(b, accelerator.Options[int64, benchUser]{
-				Area: "bench-lease-" + name, Remote: remote, Loader: benchLoader, LocalMaxEntries: 1 << 20,
+				// An area of its own for every run, so that -count does not read
+				// the keys of the run before.
+				Area: "bench-lease-" + name + strconv.FormatInt(time.Now().UnixNano(), 36), Remote: remote, Loader: benchLoader, LocalMaxEntries: 1 << 20,
 				LoadLease: lease,
 			})
 			before := remote.calls.Load()
