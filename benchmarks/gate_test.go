@@ -478,4 +478,3 @@ func valgrindVersion() string {
 	}
 	return strings.TrimSpace(string(out))
 }
-
