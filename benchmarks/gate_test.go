@@ -389,7 +389,7 @@ func runGateChild(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
-		if strings.Contains(line, "gate_test.go") || strings.HasPrefix(strings.TrimSpace(line), "---") {
+		if strings.Contains(line, "gate_test.go") || strings.HasPrefix(line, "--- ") {
 			t.Log(strings.TrimSpace(line))
 		}
 	}

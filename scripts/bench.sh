@@ -179,9 +179,10 @@ full_run() {
   dir=$out/$(date -u +%Y%m%dT%H%M%SZ)
   mkdir -p "$dir"
   ln -sfn "$dir" "$out/latest"
-  local started load_start bin
+  local started load_start bin commit
   started=$(date +%s)
   load_start=$(loadavg)
+  commit=$(commit_id) # what the binary is built from
   bin=$dir/benchmarks.test
   echo "== building the benchmarks' test binary"
   build_binary "$bin"
@@ -205,13 +206,13 @@ full_run() {
   procs=$(grep -c . "$dir/rounds.log" || true)
   {
     echo "date: $(date -u +%Y-%m-%d)"
-    echo "commit: $(commit_id)"
+    echo "commit: $commit"
     echo "command: $invocation"
     echo "machine: $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/^Mem:/ {print $2}') GB, $(uname -s) $(uname -m)"
     echo "machine-short: $(nproc) vCPUs $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
     echo "go: $(go version | cut -d' ' -f3)"
     echo "redis: redis-server $(redis_version), loopback, same machine"
-    echo "rounds: $rounds rounds × $procs processes in all, -test.benchtime $benchtime each, contenders rotated every round"
+    echo "rounds: $rounds rounds of $((procs / rounds)) processes ($procs in all), -test.benchtime $benchtime each, the contenders of each workload rotated every round"
     echo "rounds-n: $rounds"
     echo "wall: $((wall / 60)) min $((wall % 60)) s"
     echo "load: $load_start → $(loadavg)"

@@ -52,7 +52,7 @@ func rewrite(doc string, gen func(name string) (string, bool)) (string, int, err
 	var b strings.Builder
 	n := 0
 	for {
-		i := strings.Index(doc, "<!-- bench:")
+		i := markerAt(doc)
 		if i < 0 {
 			b.WriteString(doc)
 			return b.String(), n, nil
@@ -64,7 +64,10 @@ func rewrite(doc string, gen func(name string) (string, bool)) (string, int, err
 		name := doc[i+len("<!-- bench:") : i+end]
 		open := doc[:i+end+len(" -->")]
 		closing := "<!-- /bench:" + name + " -->"
-		j := strings.Index(doc[len(open):], closing)
+		j := strings.Index(doc[len(open):], "\n"+closing)
+		if j >= 0 {
+			j++
+		}
 		if j < 0 {
 			return "", n, fmt.Errorf("section %s has no %s", name, closing)
 		}
@@ -79,6 +82,22 @@ func rewrite(doc string, gen func(name string) (string, bool)) (string, int, err
 		b.WriteString(closing)
 		doc = doc[len(open)+j+len(closing):]
 		n++
+	}
+}
+
+// markerAt returns the index of the first section marker that starts a line, or -1:
+// a marker quoted inside a line (as in this page's prose) is not one.
+func markerAt(doc string) int {
+	const m = "<!-- bench:"
+	for off := 0; ; {
+		i := strings.Index(doc[off:], m)
+		if i < 0 {
+			return -1
+		}
+		if off+i == 0 || doc[off+i-1] == '\n' {
+			return off + i
+		}
+		off += i + len(m)
 	}
 }
 

@@ -411,6 +411,7 @@ func writeAll(b *strings.Builder, r *run, t tr) {
 
 type verdict struct {
 	target, measured string
+	lib              string // the accelerator contender, where there is one
 	met              bool
 	known            bool // measured at all
 }
@@ -434,7 +435,7 @@ func vsBest(r *run, group, what string, limit float64, t tr) []verdict {
 	var out []verdict
 	best, ok := r.bestPeer(group)
 	for _, a := range accs(r, group) {
-		v := verdict{target: fmt.Sprintf(t("%s, %s: ≤ %.1f× the best peer's time"), t(what), a, limit)}
+		v := verdict{target: fmt.Sprintf(t("%s, %s: ≤ %.1f× the best peer's time"), t(what), a, limit), lib: a}
 		if ok {
 			q := r.pairedRatio(group+"/lib="+a, group+"/lib="+best)
 			if q.ok {
@@ -452,9 +453,8 @@ func targets(r *run, t tr) []verdict {
 	vs = append(vs, vsBest(r, "MissLoad/tier=both/size=100B", "miss + load + write-back", 0.9, t)...)
 	vs = append(vs, vsBest(r, "Batch/keys=all-missing/size=100B", "MGet 100, all missing", 0.9, t)...)
 	for _, v := range vsBest(r, "Stampede/tier=both/size=100B", "stampede, 1,000 readers", 0.9, t) {
-		a := strings.TrimSpace(v.target[strings.Index(v.target, ",")+1 : strings.Index(v.target, ":")])
 		v.target += t(", ≤ 2 round trips")
-		if rt, ok := r.get("Stampede/tier=both/size=100B/lib=" + a).median("roundtrips/op"); ok {
+		if rt, ok := r.get("Stampede/tier=both/size=100B/lib=" + v.lib).median("roundtrips/op"); ok {
 			v.measured += fmt.Sprintf(t("; %s round trips"), num(rt))
 			v.met = v.met && rt <= 2
 		}
