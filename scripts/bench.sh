@@ -279,7 +279,13 @@ profile)
   trap 'cleanup; rm -rf "$tmp"' EXIT
   build_binary "$tmp/benchmarks.test"
   case "$profile_name" in L1Hit/* | L2HitMem/* | MissLoad/tier=local/* | Stampede/tier=local/* | Zipf/tier=local/* | Instr/*) ;; *) start_redis ;; esac
-  pattern=$(sed -E 's/([.+?()|\[\]{}^$\\])/\\\1/g; s#/#$/^#g; s#^#^Benchmark#; s#$#$#' <<<"$profile_name")
+  pattern=""
+  IFS=/ read -ra parts <<<"$profile_name"
+  for i in "${!parts[@]}"; do
+    esc=$(printf '%s' "${parts[$i]}" | sed 's/[].[^$*+?(){}|\\]/\\&/g')
+    if [ "$i" = 0 ]; then esc="Benchmark$esc"; fi
+    pattern+="${pattern:+/}^$esc\$"
+  done
   (cd "$root/benchmarks" && "$tmp/benchmarks.test" -test.run '^$' -test.bench "$pattern" -test.benchtime 2s -test.benchmem -test.cpuprofile "$tmp/cpu.prof")
   go tool pprof -top -nodecount 30 "$tmp/benchmarks.test" "$tmp/cpu.prof" 2>/dev/null | head -40
   ;;
