@@ -224,10 +224,14 @@ func (c *cache[K, V]) loadBounded(ctx context.Context, j *loadJob[K, V]) (loaded
 // it returns ctx as it is.
 func (c *cache[K, V]) boundLoader(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.lease == nil {
-		return ctx, func() {}
+		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, c.cfg.LoaderTimeout)
 }
+
+// noCancel is the cancel function of a context boundLoader left as it was: a
+// function of the package, since a closure in a generic method allocates.
+func noCancel() {}
 
 // endLease releases the lease a load held, after its fill, unless the fill wrote to
 // L2 a value fresh until after the lease expires (l2Until, zero when nothing was
