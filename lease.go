@@ -58,7 +58,7 @@ const (
 )
 
 // leaseHold is a lease a load holds: its key and token, and when it expires (the
-// cache's clock, Unix nanoseconds). The zero value holds none.
+// cache's clock, Unix nanoseconds).
 type leaseHold struct {
 	key, token string
 	until      int64
@@ -169,7 +169,7 @@ func (c *cache[K, V]) loadLeased(ctx context.Context, j *loadJob[K, V]) (loaded[
 		}
 		if ok {
 			c.metrics.leasesTaken.Add(1)
-			j.lease = leaseHold{key: lk, token: token, until: c.clock.NowNano() + int64(c.cfg.LoadLease)}
+			j.lease = &leaseHold{key: lk, token: token, until: c.clock.NowNano() + int64(c.cfg.LoadLease)}
 			if waiting {
 				// The holder's value may have reached L2 between the last poll and
 				// its lease running out or being released.
@@ -237,8 +237,8 @@ func noCancel() {}
 // L2 a value fresh until after the lease expires (l2Until, zero when nothing was
 // written): that value answers the other instances, and the lease may expire on its
 // own. A failed release is left to expire too.
-func (c *cache[K, V]) endLease(ctx context.Context, h leaseHold, l2Until int64) {
-	if h.token == "" || l2Until >= h.until {
+func (c *cache[K, V]) endLease(ctx context.Context, h *leaseHold, l2Until int64) {
+	if l2Until >= h.until {
 		return
 	}
 	_ = c.lease.release(ctx, h.key, h.token)

@@ -46,7 +46,7 @@ type loadJob[K comparable, V any] struct {
 	refresh bool
 	began   time.Time
 	// lease is the load lease the load holds, if any (lease.go).
-	lease leaseHold
+	lease *leaseHold
 }
 
 func (j *loadJob[K, V]) Load(ctx context.Context) (loaded[V], error) {
@@ -71,7 +71,7 @@ func (j *loadJob[K, V]) Commit(ctx context.Context, r loaded[V], err error) (loa
 	if err == nil && !r.cached {
 		l2Until = c.fill(ctx, []fillItem[K, V]{{key: j.key, r: r, g: j.g}})
 	}
-	if j.lease.token != "" {
+	if j.lease != nil {
 		c.endLease(ctx, j.lease, l2Until)
 	}
 	if j.refresh {
