@@ -16,7 +16,14 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 	var stale staleCopy[V]
 	if c.local != nil {
 		now := c.clock.NowNano()
-		e, state := c.readLocal(key, now)
+		var e *backend.Entry[V]
+		var state localState
+		if c.store != nil {
+			e, state = c.readLocal(key, now, nil)
+		} else {
+			var buf backend.Entry[V] // zeroed only for an L1 of another kind
+			e, state = c.readLocal(key, now, &buf)
+		}
 		switch state {
 		case localFresh:
 			// Negative entries are never refreshed ahead: they expire after NullTTL
@@ -42,17 +49,20 @@ const (
 )
 
 // readLocal reads key from L1 and counts the hit or the miss (negative hits included).
-func (c *cache[K, V]) readLocal(key K, now int64) (backend.Entry[V], localState) {
-	var e backend.Entry[V]
+// The entry is the default store's own, which must not be modified, or, from another
+// L1, a copy in buf; it is nil when L1 has none.
+func (c *cache[K, V]) readLocal(key K, now int64, buf *backend.Entry[V]) (*backend.Entry[V], localState) {
+	var e *backend.Entry[V]
 	var ok bool
 	if c.store != nil {
-		e, ok = c.store.Get(key)
+		e, ok = c.store.Lookup(key)
 	} else {
-		e, ok = c.local.Get(key)
+		*buf, ok = c.local.Get(key)
+		e = buf
 	}
 	if !ok || e.Epoch != c.epoch.Load() {
 		c.metrics.localMisses.Inc()
-		return e, localMissing
+		return nil, localMissing
 	}
 	if e.ExpireAt > now {
 		c.metrics.localHits.Inc()
@@ -65,7 +75,7 @@ func (c *cache[K, V]) readLocal(key K, now int64) (backend.Entry[V], localState)
 	if e.StaleUntil > now {
 		return e, localStale
 	}
-	return e, localMissing
+	return nil, localMissing
 }
 
 // localSet writes e for key into L1, directly into the default store when it is the
@@ -208,7 +218,8 @@ func (c *cache[K, V]) lookupLocal(keys []K, into map[K]V, flags readFlags) looku
 			res.missing = append(res.missing, k)
 			continue
 		}
-		e, state := c.readLocal(k, now)
+		var buf backend.Entry[V]
+		e, state := c.readLocal(k, now, &buf)
 		switch {
 		case state == localFresh && e.Null:
 			continue
