@@ -123,7 +123,9 @@ func BenchmarkHitPath(b *testing.B) {
 		}
 	})
 	remote := newMemRemote()
-	c := newCache(b, accelerator.Options[int64, benchUser]{Remote: remote, Mode: accelerator.ModeRemote, Area: "hitpath"})
+	// RemoteTimeout is long so that l2/cache-deadline can read with a deadline before
+	// it for as long as the benchmark runs.
+	c := newCache(b, accelerator.Options[int64, benchUser]{Remote: remote, Mode: accelerator.ModeRemote, Area: "hitpath", RemoteTimeout: time.Hour})
 	must(b, c.Set(ctx, 1, sampleUser(1)))
 	var key string
 	for k := range remote.m {
@@ -148,6 +150,18 @@ func BenchmarkHitPath(b *testing.B) {
 		}
 	})
 	b.Run("l2/cache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, found, err := c.Get(ctx, 1); !found || err != nil {
+				b.Fatal("miss", err)
+			}
+		}
+	})
+	b.Run("l2/cache-deadline", func(b *testing.B) {
+		// A caller whose deadline comes before the remote timeout: the remote call
+		// needs no timer of its own.
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		defer cancel()
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, found, err := c.Get(ctx, 1); !found || err != nil {

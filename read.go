@@ -140,15 +140,17 @@ func (c *cache[K, V]) fromRemote(ctx context.Context, key K, flags readFlags, sr
 	case err != nil:
 		a.err = err
 	case rr.hit:
-		if rr.r.found && rr.life.expireAt-c.clock.NowNano() < c.refreshWindow && flags&flagDisableLoad == 0 {
-			c.maybeRefresh(ctx, key, src, rr.life.expireAt, c.clock.NowNano())
+		if c.refreshWindow > 0 && rr.r.found && flags&flagDisableLoad == 0 {
+			if now := c.clock.NowNano(); rr.life.expireAt-now < c.refreshWindow {
+				c.maybeRefresh(ctx, key, src, rr.life.expireAt, now)
+			}
 		}
 		return answer[V]{value: rr.r.value, found: rr.r.found, layer: LayerRemote}, true
 	case rr.corrupt && !canLoad:
 		c.dropCorrupt(ctx, []K{key})
 	}
-	if rr.stale.ok && !stale.ok {
-		*stale = rr.stale
+	if rr.stale && !stale.ok {
+		*stale = rr.staleCopy()
 	}
 	g.seen = rr.seen
 	return a, err != nil && ctx.Err() != nil
@@ -250,8 +252,9 @@ func (c *cache[K, V]) lookupRemote(ctx context.Context, res *lookupResult[K, V],
 	still, guards := res.missing[:0], res.guards[:0]
 	for i, k := range res.missing {
 		g := res.guards[i]
-		rr := c.received(data[i])
-		c.countRemote(rr)
+		var rr remoteRead[V]
+		c.received(data[i], &rr)
+		c.countRemote(&rr)
 		g.seen = rr.seen
 		switch {
 		case rr.hit:
@@ -265,8 +268,8 @@ func (c *cache[K, V]) lookupRemote(ctx context.Context, res *lookupResult[K, V],
 			continue
 		case rr.corrupt:
 			res.corrupt = append(res.corrupt, k)
-		case rr.stale.ok && wantStale && !res.hasStale(k):
-			res.addStale(k, rr.stale.r)
+		case rr.stale && wantStale && !res.hasStale(k):
+			res.addStale(k, rr.r)
 		}
 		still, guards = append(still, k), append(guards, g)
 	}

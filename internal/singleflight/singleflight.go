@@ -379,35 +379,102 @@ func publish[R any](c *call[R], r R, err error, forget func()) {
 // meanwhile wait for its result, each as long as its own context allows. It has no
 // timeout of its own: Read must be bounded. A read that panics gives every caller the
 // recovered error. Set Read before first use.
+//
+// A read that nobody joins allocates nothing: its record comes from a pool, and the
+// channel its joiners wait on is made by the first of them.
 type Shared[K comparable, R any] struct {
 	// Read reads key; it is set once, so that a call allocates nothing for it.
 	Read func(ctx context.Context, key K) (R, error)
 	// Recover turns a panic of a read into its error; nil uses [PanicError].
 	Recover func(v any) error
-	calls   calls[K, R]
+
+	mu   sync.Mutex
+	m    map[K]*sharedCall[R]
+	pool sync.Pool // of *sharedCall[R]
+}
+
+// sharedCall is one read in flight.
+type sharedCall[R any] struct {
+	// r and err are the result, written for the callers that joined before done is
+	// closed.
+	r   R
+	err error
+	// done is made under the lock by the first caller that joins, and closed by the
+	// reader when it ends; nil while nobody joined.
+	done chan struct{}
+	// refs counts the reader and the callers that joined until each is done with the
+	// record; the last one returns it to the pool.
+	refs atomic.Int32
 }
 
 // Do returns the result of the read of key in flight, or runs Read as that read.
 // shared reports whether the caller joined a read another caller ran.
 func (g *Shared[K, R]) Do(ctx context.Context, key K) (r R, err error, shared bool) {
-	c, leader := g.calls.register(key)
-	if !leader {
-		r, err = wait(ctx, c)
+	g.mu.Lock()
+	if c, ok := g.m[key]; ok {
+		if c.done == nil {
+			c.done = make(chan struct{})
+		}
+		c.refs.Add(1)
+		done := c.done
+		g.mu.Unlock()
+		select {
+		case <-done:
+			r, err = c.r, c.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		g.release(c)
 		return r, err, true
 	}
+	c, _ := g.pool.Get().(*sharedCall[R])
+	if c == nil {
+		c = new(sharedCall[R])
+	}
+	c.refs.Store(1)
+	if g.m == nil {
+		g.m = make(map[K]*sharedCall[R])
+	}
+	g.m[key] = c
+	g.mu.Unlock()
 	defer func() {
 		if v := recover(); v != nil {
 			var zero R
-			c.r, c.err = zero, (&Config{Recover: g.Recover}).recovered(v)
-			r, err = c.r, c.err
+			r, err = zero, (&Config{Recover: g.Recover}).recovered(v)
 		}
-		g.calls.forget(key, c)
-		close(c.done)
+		g.mu.Lock()
+		if g.m[key] == c {
+			delete(g.m, key)
+		}
+		done := c.done
+		g.mu.Unlock()
+		// Nobody joins once the read is unregistered: done is final.
+		if done != nil {
+			c.r, c.err = r, err
+			close(done)
+		}
+		g.release(c)
 	}()
-	c.r, c.err = g.Read(ctx, key)
-	return c.r, c.err, false
+	r, err = g.Read(ctx, key)
+	return r, err, false
+}
+
+// release ends one caller's use of c; the last returns it to the pool, cleared.
+func (g *Shared[K, R]) release(c *sharedCall[R]) {
+	if c.refs.Add(-1) != 0 {
+		return
+	}
+	if c.done != nil {
+		var zero R
+		c.r, c.err, c.done = zero, nil, nil
+	}
+	g.pool.Put(c)
 }
 
 // Forget detaches the read of key in flight, if any: the callers that joined it still
 // get its result, and the next caller reads anew.
-func (g *Shared[K, R]) Forget(key K) { g.calls.detach(key) }
+func (g *Shared[K, R]) Forget(key K) {
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
+}
