@@ -69,6 +69,9 @@ func (cfg *Config) recovered(v any) error {
 
 // call is one load or read in flight.
 type call[R any] struct {
+	// done is closed when the result is published. A call a batch leads gets it
+	// only when a caller joins (joined makes it, under the registry's lock), so
+	// that the keys nobody else asks for cost no channel.
 	done    chan struct{}
 	claimed atomic.Bool
 	r       R
@@ -90,7 +93,7 @@ func (cs *calls[K, R]) register(key K) (c *call[R], leader bool) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if c, ok := cs.m[key]; ok {
-		return c, false
+		return c.joined(), false
 	}
 	c = &call[R]{done: make(chan struct{})}
 	if cs.m == nil {
@@ -112,21 +115,34 @@ func (cs *calls[K, R]) registerMany(keys []K) (calls []*call[R], led []bool) {
 	}
 	for i, k := range keys {
 		if c, ok := cs.m[k]; ok {
-			calls[i] = c
+			calls[i] = c.joined()
 			continue
 		}
-		c := &call[R]{done: make(chan struct{})}
+		c := &call[R]{} // the batch waits on its own call; this one's done is lazy
 		cs.m[k] = c
 		calls[i], led[i] = c, true
 	}
 	return calls, led
 }
 
-// lookup returns the call of key in flight, if any.
+// lookup returns the call of key in flight, if any, for the caller to wait on.
 func (cs *calls[K, R]) lookup(key K) *call[R] {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	return cs.m[key]
+	if c := cs.m[key]; c != nil {
+		return c.joined()
+	}
+	return nil
+}
+
+// joined makes c's done channel, if it has none, for a caller that is going to wait
+// on it; the registry's lock must be held. done is never written again, so that
+// the waiter reads it without the lock.
+func (c *call[R]) joined() *call[R] {
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c
 }
 
 // forget unregisters c, if it is still the call of key.
@@ -238,6 +254,15 @@ func (g *Group[K, R]) DoBatch(ctx context.Context, keys []K, newJob func(led []i
 // publishBatch hands the result of a batch load (already in batch) to the call of
 // each key it led, and unregisters those calls.
 func (g *Group[K, R]) publishBatch(keys []K, led []int, calls []*call[R], batch *call[[]R]) {
+	for j, i := range led {
+		c := calls[i]
+		c.err = batch.err
+		if batch.err == nil && j < len(batch.r) {
+			c.r = batch.r[j]
+		}
+	}
+	// Once unregistered, a call gets no more waiters: the done channels read under
+	// the lock are final, and a call without one has nobody to wake.
 	g.calls.mu.Lock()
 	for _, i := range led {
 		if g.calls.m[keys[i]] == calls[i] {
@@ -245,13 +270,10 @@ func (g *Group[K, R]) publishBatch(keys []K, led []int, calls []*call[R], batch 
 		}
 	}
 	g.calls.mu.Unlock()
-	for j, i := range led {
-		c := calls[i]
-		c.err = batch.err
-		if batch.err == nil && j < len(batch.r) {
-			c.r = batch.r[j]
+	for _, i := range led {
+		if c := calls[i]; c.done != nil {
+			close(c.done)
 		}
-		close(c.done)
 	}
 }
 
