@@ -13,7 +13,6 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 		var zero V
 		return zero, false, ErrClosed
 	}
-	var stale staleCopy[V]
 	if c.local != nil {
 		now := c.clock.NowNano()
 		var e *backend.Entry[V]
@@ -33,10 +32,11 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 			}
 			return e.Value, !e.Null, nil
 		case localStale:
-			stale = staleCopy[V]{r: loaded[V]{value: e.Value, found: !e.Null}, ok: true}
+			return c.readThrough(ctx, key, flags, src, staleCopy[V]{r: loaded[V]{value: e.Value, found: !e.Null}, ok: true})
 		}
 	}
-	return c.readThrough(ctx, key, flags, src, stale)
+	// (No stale copy is declared above: zeroing one would cost every hit.)
+	return c.readThrough(ctx, key, flags, src, staleCopy[V]{})
 }
 
 // localState is what L1 held for a key.
