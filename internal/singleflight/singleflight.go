@@ -5,7 +5,8 @@
 // Unlike golang.org/x/sync/singleflight, a load here runs in its own goroutine on a
 // context detached from the callers' cancellation and bounded by a timeout, and every
 // caller, the one that started it included, waits for it only as long as its own
-// context allows. A load that outlives its timeout completes its callers with the
+// context allows. With [Config.Inline], a caller whose context cannot be cancelled
+// runs the load it starts on its own goroutine instead. A load that outlives its timeout completes its callers with the
 // timeout error; its late result is discarded.
 //
 // A [Group] loads many keys with one job ([Group.DoBatch]): each key joins the load of
@@ -48,6 +49,13 @@ type Config struct {
 	// Tracker, when set, counts each load goroutine from its start to its end, so that
 	// its owner can wait for every load it started.
 	Tracker *sync.WaitGroup
+	// Inline runs a load on the goroutine of the caller that starts it when that
+	// caller's context cannot be cancelled (its Done is nil), instead of in a
+	// goroutine of its own. The other callers are answered as without it, at the
+	// timeout included; the starting caller returns when Load does, with the timeout
+	// error if Load outlived the timeout: it waits for a Load that ignores its
+	// context.
+	Inline bool
 	// Recover turns a panic of Load or Commit (which a Job should not let through)
 	// into the error of the load, so that a bug cannot end the process from a load
 	// goroutine. Nil uses [PanicError].
@@ -180,7 +188,7 @@ type Group[K comparable, R any] struct {
 func (g *Group[K, R]) Do(ctx context.Context, key K, job Job[R]) (r R, err error, shared bool) {
 	c, leader := g.calls.register(key)
 	if leader {
-		g.start(ctx, key, c, job)
+		g.start(ctx, key, c, job, g.Config.inline(ctx))
 	}
 	r, err = wait(ctx, c)
 	return r, err, !leader
@@ -191,7 +199,7 @@ func (g *Group[K, R]) Do(ctx context.Context, key K, job Job[R]) (r R, err error
 func (g *Group[K, R]) DoNew(ctx context.Context, key K, newJob func() Job[R]) (r R, err error, shared bool) {
 	c, leader := g.calls.register(key)
 	if leader {
-		g.start(ctx, key, c, newJob())
+		g.start(ctx, key, c, newJob(), g.Config.inline(ctx))
 	}
 	r, err = wait(ctx, c)
 	return r, err, !leader
@@ -230,7 +238,7 @@ func (g *Group[K, R]) DoBatch(ctx context.Context, keys []K, newJob func(led []i
 	var batch *call[[]R]
 	if len(led) > 0 {
 		batch = &call[[]R]{done: make(chan struct{})}
-		run(ctx, &g.Config, batch, newJob(led), func() { g.publishBatch(keys, led, calls, batch) })
+		run(ctx, &g.Config, batch, newJob(led), func() { g.publishBatch(keys, led, calls, batch) }, g.Config.inline(ctx))
 	}
 	for i, c := range calls {
 		if !isLed[i] {
@@ -294,7 +302,7 @@ func (g *Group[K, R]) Join(ctx context.Context, key K) (r R, err error, ok bool)
 func (g *Group[K, R]) Start(ctx context.Context, key K, job Job[R]) bool {
 	c, leader := g.calls.register(key)
 	if leader {
-		g.start(ctx, key, c, job)
+		g.start(ctx, key, c, job, false)
 	}
 	return leader
 }
@@ -306,15 +314,15 @@ func (g *Group[K, R]) Forget(key K) { g.calls.detach(key) }
 // InFlight returns the number of keys with a load in flight.
 func (g *Group[K, R]) InFlight() int { return g.calls.len() }
 
-func (g *Group[K, R]) start(ctx context.Context, key K, c *call[R], job Job[R]) {
-	run(ctx, &g.Config, c, job, func() { g.calls.forget(key, c) })
+func (g *Group[K, R]) start(ctx context.Context, key K, c *call[R], job Job[R], inline bool) {
+	run(ctx, &g.Config, c, job, func() { g.calls.forget(key, c) }, inline)
 }
 
 // Run runs one load that no other caller shares, with the same detachment, timeout
 // and commit rules as [Group.Do].
 func Run[R any](ctx context.Context, cfg *Config, job Job[R]) (R, error) {
 	c := &call[R]{done: make(chan struct{})}
-	run(ctx, cfg, c, job, nil)
+	run(ctx, cfg, c, job, nil, cfg.inline(ctx))
 	return wait(ctx, c)
 }
 
@@ -328,9 +336,13 @@ func wait[R any](ctx context.Context, c *call[R]) (R, error) {
 	}
 }
 
-// run runs the load of c in a new goroutine. forget, when set, unregisters c before
+// inline reports whether a load started by a caller on ctx runs on the caller's
+// goroutine.
+func (cfg *Config) inline(ctx context.Context) bool { return cfg.Inline && ctx.Done() == nil }
+
+// run runs the load of c in a new goroutine, or on the caller's with inline. forget, when set, unregisters c before
 // its result is published, so that a caller arriving later starts a new load.
-func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget func()) {
+func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget func(), inline bool) {
 	lctx := context.WithoutCancel(ctx)
 	cancel := context.CancelFunc(func() {})
 	var timer *time.Timer
@@ -348,7 +360,7 @@ func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget
 	if cfg.Tracker != nil {
 		cfg.Tracker.Add(1)
 	}
-	go func() {
+	body := func() {
 		if cfg.Tracker != nil {
 			defer cfg.Tracker.Done()
 		}
@@ -358,7 +370,12 @@ func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget
 			return // timed out: the callers already have their answer
 		}
 		publish(c, r, err, forget)
-	}()
+	}
+	if inline {
+		body()
+		return
+	}
+	go body()
 }
 
 // errLate marks a load whose callers were already answered by the timeout.
