@@ -100,6 +100,10 @@ func BenchmarkGetMissLoad(b *testing.B) {
 	})
 }
 
+// mgetMissNext numbers the keys of BenchmarkMGet100/all-missing across its runs (the
+// Redis server is shared by them), so that every key is missing.
+var mgetMissNext atomic.Int64
+
 func BenchmarkMGet100(b *testing.B) {
 	ctx := context.Background()
 	srv := redistest.Start(b)
@@ -125,14 +129,12 @@ func BenchmarkMGet100(b *testing.B) {
 	b.Run("all-missing", func(b *testing.B) {
 		c := newCache(b, accelerator.Options[int64, benchUser]{Remote: remote, Mode: accelerator.ModeRemote, Area: "mget-miss", MLoader: benchMLoader})
 		keys := make([]int64, 100)
-		var next int64 = 1 << 32
 		before := remote.calls.Load()
 		loadsBefore := c.MetricsSnapshot().MLoads
 		b.ReportAllocs()
 		for b.Loop() {
 			for i := range keys {
-				next++
-				keys[i] = next
+				keys[i] = mgetMissNext.Add(1)
 			}
 			if got, err := c.MGet(ctx, keys); len(got) != 100 || err != nil {
 				b.Fatal(len(got), err)

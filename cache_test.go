@@ -422,8 +422,12 @@ func TestLoaderTimeout(t *testing.T) {
 		})
 		const timeout = 30 * time.Millisecond
 		c := newLocal(t, accelerator.Options[string, int]{Loader: ld, LoaderTimeout: timeout, Clock: newFakeClock()})
+		// A reader whose context can be cancelled: the load runs in a goroutine of
+		// its own (TestLoaderTimeoutWithAnUncancellableReader for the other kind).
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
 		start := time.Now()
-		_, _, err := c.Get(context.Background(), "k")
+		_, _, err := c.Get(ctx, "k")
 		if !errors.Is(err, accelerator.ErrLoaderTimeout) {
 			t.Fatalf("Get = %v, want ErrLoaderTimeout", err)
 		}
@@ -432,6 +436,47 @@ func TestLoaderTimeout(t *testing.T) {
 		}
 		release <- struct{}{} // the late loader returns 1 now
 		synctest.Wait()       // and its goroutine has ended
+		v, _, err := c.Get(context.Background(), "k")
+		if err != nil || v != 2 {
+			t.Fatalf("Get after timeout = %v, %v; want a fresh load (2): the late result was cached", v, err)
+		}
+		if m := c.MetricsSnapshot(); m.LoadTimeouts != 1 {
+			t.Fatalf("LoadTimeouts = %d, want 1", m.LoadTimeouts)
+		}
+	})
+}
+
+// TestLoaderTimeoutWithAnUncancellableReader: a reader whose context cannot be
+// cancelled runs the load it starts on its own goroutine. The readers that join it
+// get the timeout error at the loader timeout as ever; the reader that started it
+// returns when the loader does, with the timeout error, and the late result is
+// discarded.
+func TestLoaderTimeoutWithAnUncancellableReader(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var calls atomic.Int32
+		ld := accelerator.LoaderFunc[string, int](func(ctx context.Context, key string) (int, bool, error) {
+			if calls.Add(1) == 1 {
+				<-release // ignores ctx
+			}
+			return int(calls.Load()), true, nil
+		})
+		const timeout = 30 * time.Millisecond
+		c := newLocal(t, accelerator.Options[string, int]{Loader: ld, LoaderTimeout: timeout, Clock: newFakeClock()})
+		leader := make(chan error)
+		go func() { _, _, err := c.Get(context.Background(), "k"); leader <- err }()
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		start := time.Now()
+		if _, _, err := c.Get(ctx, "k"); !errors.Is(err, accelerator.ErrLoaderTimeout) || time.Since(start) > timeout {
+			t.Fatalf("a reader that joined the load: Get = %v after %v, want ErrLoaderTimeout at the loader timeout", err, time.Since(start))
+		}
+		close(release)
+		if err := <-leader; !errors.Is(err, accelerator.ErrLoaderTimeout) {
+			t.Fatalf("the reader that started the load: Get = %v, want ErrLoaderTimeout", err)
+		}
 		v, _, err := c.Get(context.Background(), "k")
 		if err != nil || v != 2 {
 			t.Fatalf("Get after timeout = %v, %v; want a fresh load (2): the late result was cached", v, err)

@@ -146,6 +146,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		Timeout:    cfg.LoaderTimeout + leaseBudget(&cfg),
 		TimeoutErr: fmt.Errorf("%w (after %v)", ErrLoaderTimeout, cfg.LoaderTimeout),
 		Tracker:    &c.loading,
+		Inline:     true,
 		Recover:    c.panicError,
 	}
 	c.loadCfg = &c.loads.Config

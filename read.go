@@ -13,10 +13,16 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 		var zero V
 		return zero, false, ErrClosed
 	}
-	var stale staleCopy[V]
 	if c.local != nil {
 		now := c.clock.NowNano()
-		e, state := c.readLocal(key, now)
+		var e *backend.Entry[V]
+		var state localState
+		if c.store != nil {
+			e, state = c.readLocal(key, now, nil)
+		} else {
+			var buf backend.Entry[V] // zeroed only for an L1 of another kind
+			e, state = c.readLocal(key, now, &buf)
+		}
 		switch state {
 		case localFresh:
 			// Negative entries are never refreshed ahead: they expire after NullTTL
@@ -26,10 +32,11 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 			}
 			return e.Value, !e.Null, nil
 		case localStale:
-			stale = staleCopy[V]{r: loaded[V]{value: e.Value, found: !e.Null}, ok: true}
+			return c.readThrough(ctx, key, flags, src, staleCopy[V]{r: loaded[V]{value: e.Value, found: !e.Null}, ok: true})
 		}
 	}
-	return c.readThrough(ctx, key, flags, src, stale)
+	// (No stale copy is declared above: zeroing one would cost every hit.)
+	return c.readThrough(ctx, key, flags, src, staleCopy[V]{})
 }
 
 // localState is what L1 held for a key.
@@ -42,17 +49,20 @@ const (
 )
 
 // readLocal reads key from L1 and counts the hit or the miss (negative hits included).
-func (c *cache[K, V]) readLocal(key K, now int64) (backend.Entry[V], localState) {
-	var e backend.Entry[V]
+// The entry is the default store's own, which must not be modified, or, from another
+// L1, a copy in buf; it is nil when L1 has none.
+func (c *cache[K, V]) readLocal(key K, now int64, buf *backend.Entry[V]) (*backend.Entry[V], localState) {
+	var e *backend.Entry[V]
 	var ok bool
 	if c.store != nil {
-		e, ok = c.store.Get(key)
+		e, ok = c.store.Lookup(key)
 	} else {
-		e, ok = c.local.Get(key)
+		*buf, ok = c.local.Get(key)
+		e = buf
 	}
 	if !ok || e.Epoch != c.epoch.Load() {
 		c.metrics.localMisses.Inc()
-		return e, localMissing
+		return nil, localMissing
 	}
 	if e.ExpireAt > now {
 		c.metrics.localHits.Inc()
@@ -65,7 +75,7 @@ func (c *cache[K, V]) readLocal(key K, now int64) (backend.Entry[V], localState)
 	if e.StaleUntil > now {
 		return e, localStale
 	}
-	return e, localMissing
+	return nil, localMissing
 }
 
 // localSet writes e for key into L1, directly into the default store when it is the
@@ -130,15 +140,17 @@ func (c *cache[K, V]) fromRemote(ctx context.Context, key K, flags readFlags, sr
 	case err != nil:
 		a.err = err
 	case rr.hit:
-		if rr.r.found && rr.life.expireAt-c.clock.NowNano() < c.refreshWindow && flags&flagDisableLoad == 0 {
-			c.maybeRefresh(ctx, key, src, rr.life.expireAt, c.clock.NowNano())
+		if c.refreshWindow > 0 && rr.r.found && flags&flagDisableLoad == 0 {
+			if now := c.clock.NowNano(); rr.life.expireAt-now < c.refreshWindow {
+				c.maybeRefresh(ctx, key, src, rr.life.expireAt, now)
+			}
 		}
 		return answer[V]{value: rr.r.value, found: rr.r.found, layer: LayerRemote}, true
 	case rr.corrupt && !canLoad:
 		c.dropCorrupt(ctx, []K{key})
 	}
-	if rr.stale.ok && !stale.ok {
-		*stale = rr.stale
+	if rr.stale && !stale.ok {
+		*stale = rr.staleCopy()
 	}
 	g.seen = rr.seen
 	return a, err != nil && ctx.Err() != nil
@@ -208,7 +220,8 @@ func (c *cache[K, V]) lookupLocal(keys []K, into map[K]V, flags readFlags) looku
 			res.missing = append(res.missing, k)
 			continue
 		}
-		e, state := c.readLocal(k, now)
+		var buf backend.Entry[V]
+		e, state := c.readLocal(k, now, &buf)
 		switch {
 		case state == localFresh && e.Null:
 			continue
@@ -239,8 +252,9 @@ func (c *cache[K, V]) lookupRemote(ctx context.Context, res *lookupResult[K, V],
 	still, guards := res.missing[:0], res.guards[:0]
 	for i, k := range res.missing {
 		g := res.guards[i]
-		rr := c.received(data[i])
-		c.countRemote(rr)
+		var rr remoteRead[V]
+		c.received(data[i], &rr)
+		c.countRemote(&rr)
 		g.seen = rr.seen
 		switch {
 		case rr.hit:
@@ -254,8 +268,8 @@ func (c *cache[K, V]) lookupRemote(ctx context.Context, res *lookupResult[K, V],
 			continue
 		case rr.corrupt:
 			res.corrupt = append(res.corrupt, k)
-		case rr.stale.ok && wantStale && !res.hasStale(k):
-			res.addStale(k, rr.stale.r)
+		case rr.stale && wantStale && !res.hasStale(k):
+			res.addStale(k, rr.r)
 		}
 		still, guards = append(still, k), append(guards, g)
 	}

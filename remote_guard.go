@@ -65,7 +65,9 @@ var errBreakerOpened = errors.New("remote keeps failing; circuit breaker opened"
 var errOversizedValue = fmt.Errorf("%w: longer than MaxValueSize, not read", errCorruptValue)
 
 // begin admits a call: it returns the context to run it on, the function that ends
-// it and when it started, or an error when the breaker rejects it.
+// it and when it started, or an error when the breaker rejects it. A caller whose own
+// deadline comes no later than the timeout already bounds the call: it runs on the
+// caller's context, without a timer of its own.
 func (g *guardedRemote) begin(ctx context.Context) (context.Context, context.CancelFunc, time.Time, error) {
 	if g.br != nil {
 		if err := g.br.Allow(); err != nil {
@@ -73,9 +75,16 @@ func (g *guardedRemote) begin(ctx context.Context) (context.Context, context.Can
 			return nil, nil, time.Time{}, ErrCircuitOpen
 		}
 	}
+	start := time.Now()
+	if d, ok := ctx.Deadline(); ok && d.Sub(start) <= g.timeout {
+		return ctx, noCancel, start, nil
+	}
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
-	return cctx, cancel, time.Now(), nil
+	return cctx, cancel, start, nil
 }
+
+// noCancel ends a call that runs on its caller's context.
+func noCancel() {}
 
 // end records the outcome of an admitted call and returns its error, wrapped.
 func (g *guardedRemote) end(ctx, cctx context.Context, op string, start time.Time, err error) error {

@@ -49,8 +49,12 @@ type otterClock struct{ Clock }
 func (otterClock) Tick(time.Duration) <-chan time.Time { return nil }
 
 // Store is an in-process [backend.Local] on otter. It is safe for concurrent use.
+//
+// It keeps each entry behind a pointer, written once and never modified, so that a
+// read ([Store.Lookup]) hands out the pointer instead of copying the entry through
+// every frame of the hit path.
 type Store[K comparable, V any] struct {
-	cache     *otter.Cache[K, backend.Entry[V]]
+	cache     *otter.Cache[K, *backend.Entry[V]]
 	clock     Clock
 	release   func()
 	closeOnce sync.Once
@@ -73,7 +77,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Store[K, V], error) {
 		return nil, errors.New("local: Weigher requires MaximumWeight")
 	}
 	s := &Store[K, V]{release: func() {}}
-	o := &otter.Options[K, backend.Entry[V]]{
+	o := &otter.Options[K, *backend.Entry[V]]{
 		ExpiryCalculator: otter.ExpiryWritingFunc(s.expiresAfter),
 		// Run otter's maintenance on the goroutine that caused it instead of a new
 		// goroutine per write.
@@ -89,7 +93,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Store[K, V], error) {
 	case opts.MaximumWeight > 0:
 		weigh := opts.Weigher
 		o.MaximumWeight = opts.MaximumWeight
-		o.Weigher = func(key K, e backend.Entry[V]) uint32 { return weigh(key, e.Value) }
+		o.Weigher = func(key K, e *backend.Entry[V]) uint32 { return weigh(key, e.Value) }
 	case opts.MaximumSize > 0:
 		o.MaximumSize = opts.MaximumSize
 	default:
@@ -104,13 +108,22 @@ func New[K comparable, V any](opts Options[K, V]) (*Store[K, V], error) {
 	return s, nil
 }
 
-func (s *Store[K, V]) expiresAfter(e otter.Entry[K, backend.Entry[V]]) time.Duration {
+func (s *Store[K, V]) expiresAfter(e otter.Entry[K, *backend.Entry[V]]) time.Duration {
 	d := time.Duration(e.Value.Deadline() - s.clock.NowNano())
 	return max(d, time.Nanosecond)
 }
 
 // Get returns the entry for key unless it is absent or past its deadline.
 func (s *Store[K, V]) Get(key K) (backend.Entry[V], bool) {
+	if e, ok := s.cache.GetIfPresent(key); ok {
+		return *e, true
+	}
+	return backend.Entry[V]{}, false
+}
+
+// Lookup is [Store.Get] without the copy: it returns the stored entry itself, which
+// the caller must not modify (the store never does).
+func (s *Store[K, V]) Lookup(key K) (*backend.Entry[V], bool) {
 	return s.cache.GetIfPresent(key)
 }
 
@@ -120,7 +133,7 @@ func (s *Store[K, V]) Set(key K, entry backend.Entry[V]) {
 		s.cache.Invalidate(key)
 		return
 	}
-	s.cache.Set(key, entry)
+	s.cache.Set(key, &entry)
 }
 
 // Delete removes key.

@@ -3,6 +3,7 @@ package singleflight
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -219,4 +220,63 @@ func TestDoBatchCallerLeavesOnItsContext(t *testing.T) {
 			t.Fatalf("the other caller got %d, want 10", r)
 		}
 	})
+}
+
+// A read that nobody joins allocates nothing.
+func TestSharedReadAloneDoesNotAllocate(t *testing.T) {
+	g := shared(func(context.Context) (int, error) { return 1, nil })
+	g.Do(context.Background(), "k") // fills the pool
+	allocs := testing.AllocsPerRun(1000, func() {
+		if r, err, _ := g.Do(context.Background(), "k"); r != 1 || err != nil {
+			t.Fatal(r, err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a read alone allocates %v times, want 0", allocs)
+	}
+}
+
+// Records go back to the pool only when every caller that joined is done with them:
+// rounds of readers that join, or leave early, each get their own round's result.
+func TestSharedRecordsAreReusedOnlyWhenEveryCallerIsDone(t *testing.T) {
+	t.Parallel()
+	var round atomic.Int64
+	var gate atomic.Pointer[chan struct{}]
+	g := shared(func(ctx context.Context) (int64, error) {
+		select {
+		case <-*gate.Load():
+			return round.Load(), nil
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		}
+	})
+	for i := range int64(200) {
+		round.Store(i)
+		ch := make(chan struct{})
+		gate.Store(&ch)
+		results := make(chan int64, 8)
+		for range 8 {
+			go func() {
+				r, _, _ := g.Do(context.Background(), "k")
+				results <- r
+			}()
+		}
+		for registered := false; !registered; { // the canceled caller must join, not lead
+			g.mu.Lock()
+			registered = len(g.m) == 1
+			g.mu.Unlock()
+			runtime.Gosched()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		left := make(chan error)
+		go func() { _, err, _ := g.Do(ctx, "k"); left <- err }()
+		cancel()
+		<-left
+		close(ch)
+		for range 8 {
+			if r := <-results; r != i {
+				t.Fatalf("round %d: a reader got %d", i, r)
+			}
+		}
+	}
 }

@@ -5,7 +5,8 @@
 // Unlike golang.org/x/sync/singleflight, a load here runs in its own goroutine on a
 // context detached from the callers' cancellation and bounded by a timeout, and every
 // caller, the one that started it included, waits for it only as long as its own
-// context allows. A load that outlives its timeout completes its callers with the
+// context allows. With [Config.Inline], a caller whose context cannot be cancelled
+// runs the load it starts on its own goroutine instead. A load that outlives its timeout completes its callers with the
 // timeout error; its late result is discarded.
 //
 // A [Group] loads many keys with one job ([Group.DoBatch]): each key joins the load of
@@ -48,6 +49,13 @@ type Config struct {
 	// Tracker, when set, counts each load goroutine from its start to its end, so that
 	// its owner can wait for every load it started.
 	Tracker *sync.WaitGroup
+	// Inline runs a load on the goroutine of the caller that starts it when that
+	// caller's context cannot be cancelled (its Done is nil), instead of in a
+	// goroutine of its own. The other callers are answered as without it, at the
+	// timeout included; the starting caller returns when Load does, with the timeout
+	// error if Load outlived the timeout: it waits for a Load that ignores its
+	// context.
+	Inline bool
 	// Recover turns a panic of Load or Commit (which a Job should not let through)
 	// into the error of the load, so that a bug cannot end the process from a load
 	// goroutine. Nil uses [PanicError].
@@ -69,6 +77,9 @@ func (cfg *Config) recovered(v any) error {
 
 // call is one load or read in flight.
 type call[R any] struct {
+	// done is closed when the result is published. A call a batch leads gets it
+	// only when a caller joins (joined makes it, under the registry's lock), so
+	// that the keys nobody else asks for cost no channel.
 	done    chan struct{}
 	claimed atomic.Bool
 	r       R
@@ -90,7 +101,7 @@ func (cs *calls[K, R]) register(key K) (c *call[R], leader bool) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if c, ok := cs.m[key]; ok {
-		return c, false
+		return c.joined(), false
 	}
 	c = &call[R]{done: make(chan struct{})}
 	if cs.m == nil {
@@ -112,21 +123,34 @@ func (cs *calls[K, R]) registerMany(keys []K) (calls []*call[R], led []bool) {
 	}
 	for i, k := range keys {
 		if c, ok := cs.m[k]; ok {
-			calls[i] = c
+			calls[i] = c.joined()
 			continue
 		}
-		c := &call[R]{done: make(chan struct{})}
+		c := &call[R]{} // the batch waits on its own call; this one's done is lazy
 		cs.m[k] = c
 		calls[i], led[i] = c, true
 	}
 	return calls, led
 }
 
-// lookup returns the call of key in flight, if any.
+// lookup returns the call of key in flight, if any, for the caller to wait on.
 func (cs *calls[K, R]) lookup(key K) *call[R] {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	return cs.m[key]
+	if c := cs.m[key]; c != nil {
+		return c.joined()
+	}
+	return nil
+}
+
+// joined makes c's done channel, if it has none, for a caller that is going to wait
+// on it; the registry's lock must be held. done is never written again, so that
+// the waiter reads it without the lock.
+func (c *call[R]) joined() *call[R] {
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c
 }
 
 // forget unregisters c, if it is still the call of key.
@@ -164,7 +188,7 @@ type Group[K comparable, R any] struct {
 func (g *Group[K, R]) Do(ctx context.Context, key K, job Job[R]) (r R, err error, shared bool) {
 	c, leader := g.calls.register(key)
 	if leader {
-		g.start(ctx, key, c, job)
+		g.start(ctx, key, c, job, g.Config.inline(ctx))
 	}
 	r, err = wait(ctx, c)
 	return r, err, !leader
@@ -175,7 +199,7 @@ func (g *Group[K, R]) Do(ctx context.Context, key K, job Job[R]) (r R, err error
 func (g *Group[K, R]) DoNew(ctx context.Context, key K, newJob func() Job[R]) (r R, err error, shared bool) {
 	c, leader := g.calls.register(key)
 	if leader {
-		g.start(ctx, key, c, newJob())
+		g.start(ctx, key, c, newJob(), g.Config.inline(ctx))
 	}
 	r, err = wait(ctx, c)
 	return r, err, !leader
@@ -214,7 +238,7 @@ func (g *Group[K, R]) DoBatch(ctx context.Context, keys []K, newJob func(led []i
 	var batch *call[[]R]
 	if len(led) > 0 {
 		batch = &call[[]R]{done: make(chan struct{})}
-		run(ctx, &g.Config, batch, newJob(led), func() { g.publishBatch(keys, led, calls, batch) })
+		run(ctx, &g.Config, batch, newJob(led), func() { g.publishBatch(keys, led, calls, batch) }, g.Config.inline(ctx))
 	}
 	for i, c := range calls {
 		if !isLed[i] {
@@ -238,6 +262,15 @@ func (g *Group[K, R]) DoBatch(ctx context.Context, keys []K, newJob func(led []i
 // publishBatch hands the result of a batch load (already in batch) to the call of
 // each key it led, and unregisters those calls.
 func (g *Group[K, R]) publishBatch(keys []K, led []int, calls []*call[R], batch *call[[]R]) {
+	for j, i := range led {
+		c := calls[i]
+		c.err = batch.err
+		if batch.err == nil && j < len(batch.r) {
+			c.r = batch.r[j]
+		}
+	}
+	// Once unregistered, a call gets no more waiters: the done channels read under
+	// the lock are final, and a call without one has nobody to wake.
 	g.calls.mu.Lock()
 	for _, i := range led {
 		if g.calls.m[keys[i]] == calls[i] {
@@ -245,13 +278,10 @@ func (g *Group[K, R]) publishBatch(keys []K, led []int, calls []*call[R], batch 
 		}
 	}
 	g.calls.mu.Unlock()
-	for j, i := range led {
-		c := calls[i]
-		c.err = batch.err
-		if batch.err == nil && j < len(batch.r) {
-			c.r = batch.r[j]
+	for _, i := range led {
+		if c := calls[i]; c.done != nil {
+			close(c.done)
 		}
-		close(c.done)
 	}
 }
 
@@ -272,7 +302,7 @@ func (g *Group[K, R]) Join(ctx context.Context, key K) (r R, err error, ok bool)
 func (g *Group[K, R]) Start(ctx context.Context, key K, job Job[R]) bool {
 	c, leader := g.calls.register(key)
 	if leader {
-		g.start(ctx, key, c, job)
+		g.start(ctx, key, c, job, false)
 	}
 	return leader
 }
@@ -284,15 +314,15 @@ func (g *Group[K, R]) Forget(key K) { g.calls.detach(key) }
 // InFlight returns the number of keys with a load in flight.
 func (g *Group[K, R]) InFlight() int { return g.calls.len() }
 
-func (g *Group[K, R]) start(ctx context.Context, key K, c *call[R], job Job[R]) {
-	run(ctx, &g.Config, c, job, func() { g.calls.forget(key, c) })
+func (g *Group[K, R]) start(ctx context.Context, key K, c *call[R], job Job[R], inline bool) {
+	run(ctx, &g.Config, c, job, func() { g.calls.forget(key, c) }, inline)
 }
 
 // Run runs one load that no other caller shares, with the same detachment, timeout
 // and commit rules as [Group.Do].
 func Run[R any](ctx context.Context, cfg *Config, job Job[R]) (R, error) {
 	c := &call[R]{done: make(chan struct{})}
-	run(ctx, cfg, c, job, nil)
+	run(ctx, cfg, c, job, nil, cfg.inline(ctx))
 	return wait(ctx, c)
 }
 
@@ -306,9 +336,13 @@ func wait[R any](ctx context.Context, c *call[R]) (R, error) {
 	}
 }
 
-// run runs the load of c in a new goroutine. forget, when set, unregisters c before
+// inline reports whether a load started by a caller on ctx runs on the caller's
+// goroutine.
+func (cfg *Config) inline(ctx context.Context) bool { return cfg.Inline && ctx.Done() == nil }
+
+// run runs the load of c in a new goroutine, or on the caller's with inline. forget, when set, unregisters c before
 // its result is published, so that a caller arriving later starts a new load.
-func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget func()) {
+func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget func(), inline bool) {
 	lctx := context.WithoutCancel(ctx)
 	cancel := context.CancelFunc(func() {})
 	var timer *time.Timer
@@ -326,7 +360,7 @@ func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget
 	if cfg.Tracker != nil {
 		cfg.Tracker.Add(1)
 	}
-	go func() {
+	body := func() {
 		if cfg.Tracker != nil {
 			defer cfg.Tracker.Done()
 		}
@@ -336,7 +370,12 @@ func run[R any](ctx context.Context, cfg *Config, c *call[R], job Job[R], forget
 			return // timed out: the callers already have their answer
 		}
 		publish(c, r, err, forget)
-	}()
+	}
+	if inline {
+		body()
+		return
+	}
+	go body()
 }
 
 // errLate marks a load whose callers were already answered by the timeout.
@@ -379,35 +418,102 @@ func publish[R any](c *call[R], r R, err error, forget func()) {
 // meanwhile wait for its result, each as long as its own context allows. It has no
 // timeout of its own: Read must be bounded. A read that panics gives every caller the
 // recovered error. Set Read before first use.
+//
+// A read that nobody joins allocates nothing: its record comes from a pool, and the
+// channel its joiners wait on is made by the first of them.
 type Shared[K comparable, R any] struct {
 	// Read reads key; it is set once, so that a call allocates nothing for it.
 	Read func(ctx context.Context, key K) (R, error)
 	// Recover turns a panic of a read into its error; nil uses [PanicError].
 	Recover func(v any) error
-	calls   calls[K, R]
+
+	mu   sync.Mutex
+	m    map[K]*sharedCall[R]
+	pool sync.Pool // of *sharedCall[R]
+}
+
+// sharedCall is one read in flight.
+type sharedCall[R any] struct {
+	// r and err are the result, written for the callers that joined before done is
+	// closed.
+	r   R
+	err error
+	// done is made under the lock by the first caller that joins, and closed by the
+	// reader when it ends; nil while nobody joined.
+	done chan struct{}
+	// refs counts the reader and the callers that joined until each is done with the
+	// record; the last one returns it to the pool.
+	refs atomic.Int32
 }
 
 // Do returns the result of the read of key in flight, or runs Read as that read.
 // shared reports whether the caller joined a read another caller ran.
 func (g *Shared[K, R]) Do(ctx context.Context, key K) (r R, err error, shared bool) {
-	c, leader := g.calls.register(key)
-	if !leader {
-		r, err = wait(ctx, c)
+	g.mu.Lock()
+	if c, ok := g.m[key]; ok {
+		if c.done == nil {
+			c.done = make(chan struct{})
+		}
+		c.refs.Add(1)
+		done := c.done
+		g.mu.Unlock()
+		select {
+		case <-done:
+			r, err = c.r, c.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		g.release(c)
 		return r, err, true
 	}
+	c, _ := g.pool.Get().(*sharedCall[R])
+	if c == nil {
+		c = new(sharedCall[R])
+	}
+	c.refs.Store(1)
+	if g.m == nil {
+		g.m = make(map[K]*sharedCall[R])
+	}
+	g.m[key] = c
+	g.mu.Unlock()
 	defer func() {
 		if v := recover(); v != nil {
 			var zero R
-			c.r, c.err = zero, (&Config{Recover: g.Recover}).recovered(v)
-			r, err = c.r, c.err
+			r, err = zero, (&Config{Recover: g.Recover}).recovered(v)
 		}
-		g.calls.forget(key, c)
-		close(c.done)
+		g.mu.Lock()
+		if g.m[key] == c {
+			delete(g.m, key)
+		}
+		done := c.done
+		g.mu.Unlock()
+		// Nobody joins once the read is unregistered: done is final.
+		if done != nil {
+			c.r, c.err = r, err
+			close(done)
+		}
+		g.release(c)
 	}()
-	c.r, c.err = g.Read(ctx, key)
-	return c.r, c.err, false
+	r, err = g.Read(ctx, key)
+	return r, err, false
+}
+
+// release ends one caller's use of c; the last returns it to the pool, cleared.
+func (g *Shared[K, R]) release(c *sharedCall[R]) {
+	if c.refs.Add(-1) != 0 {
+		return
+	}
+	if c.done != nil {
+		var zero R
+		c.r, c.err, c.done = zero, nil, nil
+	}
+	g.pool.Put(c)
 }
 
 // Forget detaches the read of key in flight, if any: the callers that joined it still
 // get its result, and the next caller reads anew.
-func (g *Shared[K, R]) Forget(key K) { g.calls.detach(key) }
+func (g *Shared[K, R]) Forget(key K) {
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
+}

@@ -3,6 +3,8 @@ package singleflight
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,4 +368,48 @@ func TestSharedForgetDetachesTheReadInFlight(t *testing.T) {
 		}
 		close(release)
 	})
+}
+
+// With Inline, a caller whose context cannot be cancelled runs the load itself; the
+// callers that join it are answered at the timeout, the starting caller when the load
+// returns, with the timeout error.
+func TestInlineLoadRunsOnTheStartingCaller(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := Group[string, int]{Config: Config{Timeout: time.Second, TimeoutErr: errTimeout, Inline: true}}
+		caller := goroutineID()
+		var loader string
+		r, err, _ := g.Do(context.Background(), "fast", job[int]{load: func(ctx context.Context) (int, error) {
+			loader = goroutineID()
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("the load's context has no deadline")
+			}
+			return 1, nil
+		}})
+		if r != 1 || err != nil || loader != caller {
+			t.Fatalf("Do = %d, %v, loaded on goroutine %s by caller %s; want 1 on the caller", r, err, loader, caller)
+		}
+		release := make(chan struct{})
+		slow := job[int]{load: func(context.Context) (int, error) { <-release; return 2, nil }}
+		leader := make(chan error)
+		go func() { _, err, _ := g.Do(context.Background(), "slow", slow); leader <- err }()
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		start := time.Now()
+		if _, err, shared := g.Do(ctx, "slow", slow); !shared || !errors.Is(err, errTimeout) || time.Since(start) != time.Second {
+			t.Fatalf("joined Do = %v (shared %v) after %v, want the timeout error after 1s", err, shared, time.Since(start))
+		}
+		close(release)
+		if err := <-leader; !errors.Is(err, errTimeout) {
+			t.Fatalf("starting caller's Do = %v, want the timeout error", err)
+		}
+	})
+}
+
+// goroutineID returns the current goroutine's number, from its stack header.
+func goroutineID() string {
+	var buf [64]byte
+	f := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))
+	return f[1]
 }
