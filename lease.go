@@ -229,10 +229,6 @@ func (c *cache[K, V]) boundLoader(ctx context.Context) (context.Context, context
 	return context.WithTimeout(ctx, c.cfg.LoaderTimeout)
 }
 
-// noCancel is the cancel function of a context boundLoader left as it was: a
-// function of the package, since a closure in a generic method allocates.
-func noCancel() {}
-
 // endLease releases the lease a load held, after its fill, unless the fill wrote to
 // L2 a value fresh until after the lease expires (l2Until, zero when nothing was
 // written): that value answers the other instances, and the lease may expire on its

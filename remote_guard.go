@@ -83,7 +83,8 @@ func (g *guardedRemote) begin(ctx context.Context) (context.Context, context.Can
 	return cctx, cancel, start, nil
 }
 
-// noCancel ends a call that runs on its caller's context.
+// noCancel ends a call (or a load) that runs on its caller's context: a function of
+// the package, since a closure in a generic method allocates.
 func noCancel() {}
 
 // end records the outcome of an admitted call and returns its error, wrapped.
