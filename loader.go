@@ -13,6 +13,12 @@ import (
 //
 // ctx carries the values of the caller that started the load but not its
 // cancellation, and ends after [Options.LoaderTimeout]; Load should honour it.
+//
+// NOTE: a load started by a reader whose context cannot be cancelled (such as
+// context.Background()) runs on that reader's goroutine, which saves a goroutine and
+// its timers per miss: that reader returns when Load does, so a Load that ignores its
+// ctx holds it past the timeout. The readers that join the load still return at the
+// timeout.
 type Loader[K comparable, V any] interface {
 	Load(ctx context.Context, key K) (value V, found bool, err error)
 }
