@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/accelerator-go/accelerator/internal/envelope"
 	"github.com/accelerator-go/accelerator/internal/singleflight"
 )
 
@@ -52,7 +53,12 @@ func (j *loadJob[K, V]) Load(ctx context.Context) (loaded[V], error) {
 	if c.cas != nil && !j.g.seen.known {
 		j.g.seen = c.lookBeforeLoad(ctx, j.key)
 	}
-	return c.callLoader(ctx, j.key, j.src)
+	// Stamped before the source is read: an invalidation that comes while it is read
+	// makes the result a miss.
+	stamp := c.marks.stamp(ctx)
+	r, err := c.callLoader(ctx, j.key, j.src)
+	r.stamp = stamp
+	return r, err
 }
 
 func (j *loadJob[K, V]) Commit(ctx context.Context, r loaded[V], err error) (loaded[V], error) {
@@ -98,10 +104,12 @@ type mloadJob[K comparable, V any] struct {
 	guards []fillGuard
 	many   MLoader[K, V]
 	began  time.Time
+	stamp  uint64 // the area's invalidation clock before the source was read
 }
 
 func (j *mloadJob[K, V]) Load(ctx context.Context) (map[K]V, error) {
 	j.began = time.Now()
+	j.stamp = j.c.marks.stamp(ctx)
 	return j.c.callMLoader(ctx, j.keys, j.many)
 }
 
@@ -117,7 +125,7 @@ func (j *mloadJob[K, V]) Commit(ctx context.Context, m map[K]V, err error) (map[
 	items := make([]fillItem[K, V], len(j.keys))
 	for i, k := range j.keys {
 		v, ok := m[k]
-		items[i] = fillItem[K, V]{key: k, r: loaded[V]{value: v, found: ok}, g: j.guards[i]}
+		items[i] = fillItem[K, V]{key: k, r: loaded[V]{value: v, found: ok, stamp: j.stamp}, g: j.guards[i]}
 		c.countFound(ok)
 		if ok {
 			found[k] = v
@@ -212,7 +220,7 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) 
 	if el, ok := src.one.(EntryLoader[K, V]); ok {
 		var res Loaded[V]
 		res, err = el.LoadEntry(ctx, key)
-		r = loaded[V]{value: res.Value, found: res.Found, ttl: res.TTL, tags: res.Tags}
+		r = loaded[V]{value: res.Value, found: res.Found, ttl: res.TTL, tags: envelope.NormalizeTags(res.Tags)}
 	} else {
 		r.value, r.found, err = src.one.Load(ctx, key)
 	}
@@ -275,7 +283,8 @@ func (c *cache[K, V]) recheckLocal(key K, recheck bool) (loaded[V], bool) {
 		return loaded[V]{}, false
 	}
 	e, ok := c.local.Get(key)
-	if !ok || e.Epoch != c.epoch.Load() || e.ExpireAt <= c.clock.NowNano() {
+	// A tagged entry is left to the load: checking its marks is the reader's work.
+	if !ok || e.Epoch != c.epoch.Load() || e.ExpireAt <= c.clock.NowNano() || e.Tags != nil {
 		return loaded[V]{}, false
 	}
 	return loaded[V]{value: e.Value, found: !e.Null, cached: true}, true

@@ -43,6 +43,10 @@ func TestSnapshotCopiesEachLiveCounterToItsField(t *testing.T) {
 		{func(n uint64) { m.localFlushes.Add(n) }, "LocalFlushes"},
 		{func(n uint64) { m.fillsLost.Add(n) }, "FillsLost"},
 		{func(n uint64) { m.oversizedValues.Add(n) }, "OversizedValues"},
+		{func(n uint64) { m.tagInvalidations.Add(n) }, "TagInvalidations"},
+		{func(n uint64) { m.clears.Add(n) }, "Clears"},
+		{func(n uint64) { m.markReads.Add(n) }, "MarkReads"},
+		{func(n uint64) { m.invalidatedReads.Add(n) }, "InvalidatedReads"},
 	}
 	if n := reflect.TypeFor[metrics]().NumField(); n != len(live) || len(snapshotSteps) != n {
 		t.Fatalf("%d live counters, %d listed here, %d copied", n, len(live), len(snapshotSteps))

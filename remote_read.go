@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/accelerator-go/accelerator/codec"
@@ -32,10 +33,64 @@ func (c *cache[K, V]) readKey(ctx context.Context, key K) (remoteRead[V], error)
 		return remoteRead[V]{}, err
 	}
 	rr := c.received(data)
+	c.checkMarks(ctx, &rr, data)
 	if rr.hit {
 		c.installFill(key, c.localEntry(rr.r, rr.life, g.epoch), g)
 	}
 	return rr, nil
+}
+
+// checkMarks turns an entry read from L2 (a fresh one or a stale copy) into a miss when
+// a tag of its, or the area's clear mark, was raised after its stamp, or when the
+// marks it depends on cannot be read (marks.go). The fill of the load that follows
+// then replaces it in L2.
+func (c *cache[K, V]) checkMarks(ctx context.Context, rr *remoteRead[V], data []byte) {
+	if c.marks.mode != marksRemote || !rr.hit && !rr.stale.ok {
+		return
+	}
+	r := &rr.r
+	if !rr.hit {
+		r = &rr.stale.r
+	}
+	if c.marks.holds(ctx, r.stamp, r.tags, c.marks.cells(r.tags), true) {
+		return
+	}
+	c.dropRemoteRead(rr, data)
+}
+
+// checkAllMarks is checkMarks for a batch: one read of the marks of every entry
+// first, then the check of each.
+func (c *cache[K, V]) checkAllMarks(ctx context.Context, rrs []remoteRead[V], data [][]byte) {
+	if c.marks.mode != marksRemote || !slices.ContainsFunc(rrs, func(rr remoteRead[V]) bool { return rr.hit || rr.stale.ok }) {
+		return
+	}
+	var refs []markRef
+	for i := range rrs {
+		rr := &rrs[i]
+		switch {
+		case rr.hit:
+			refs = append(refs, refsOf(c.marks.tagKey, rr.r.tags, c.marks.cells(rr.r.tags))...)
+		case rr.stale.ok:
+			refs = append(refs, refsOf(c.marks.tagKey, rr.stale.r.tags, c.marks.cells(rr.stale.r.tags))...)
+		}
+	}
+	failed := c.marks.refresh(ctx, refs) != nil
+	for i := range rrs {
+		if failed && (rrs[i].hit || rrs[i].stale.ok) {
+			c.dropRemoteRead(&rrs[i], data[i])
+			continue
+		}
+		c.checkMarks(ctx, &rrs[i], data[i])
+	}
+}
+
+// dropRemoteRead makes rr a miss with nothing to serve; a compare-and-set fill will
+// replace what L2 holds.
+func (c *cache[K, V]) dropRemoteRead(rr *remoteRead[V], data []byte) {
+	rr.hit, rr.r, rr.stale = false, loaded[V]{}, staleCopy[V]{}
+	if c.cas != nil {
+		rr.seen = l2Seen{known: true, sum: sha1Hex(data)}
+	}
 }
 
 // readRemote reads key from L2, sharing the read with the readers of key that miss L1
@@ -86,7 +141,7 @@ func decodeRemote[V any](data []byte, maxSize int, cd codec.Codec[V], now int64,
 	if !fresh && rr.life.staleUntil <= now {
 		return rr
 	}
-	var r loaded[V]
+	r := loaded[V]{tags: h.Tags, stamp: h.Stamp}
 	r.found = !h.Null
 	if r.found {
 		if err := cd.Unmarshal(payload, &r.value); err != nil {
