@@ -27,6 +27,8 @@ import (
 //	remote_guard.go  timeouts, breaker and accounting of every remote call
 //	remote_cas.go    compare-and-set fills
 //	remote_keys.go   the layout of remote keys
+//	entry_ttl.go     entries with a TTL of their own (EntryLoader, WithTTL)
+//	lease.go         the load lease: one load per cluster for a cold key
 //	invalidation.go  the cross-instance invalidation bus
 //	marks.go         the invalidation marks of tags and Clear; tags.go their API
 //
@@ -86,6 +88,8 @@ type cache[K comparable, V any] struct {
 	// cas writes fills to L2 only if the key still holds what the load saw; nil when
 	// the backend cannot or DisableFillGuard is set.
 	cas *guardedCAS
+	// lease takes and releases load leases (lease.go); nil without LoadLease.
+	lease *guardedLeaser
 	// inv broadcasts and receives invalidations; nil without BroadcastInvalidation.
 	inv *invalidator[K, V]
 	// keyDecode turns remote key bytes back into keys; nil when the encoder cannot.
@@ -146,7 +150,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		keyDecode:     keyDecoderOf(cfg),
 	}
 	c.loads.Config = singleflight.Config{
-		Timeout:    cfg.LoaderTimeout,
+		Timeout:    cfg.LoaderTimeout + leaseBudget(&cfg),
 		TimeoutErr: fmt.Errorf("%w (after %v)", ErrLoaderTimeout, cfg.LoaderTimeout),
 		Tracker:    &c.loading,
 		Recover:    c.panicError,
@@ -168,6 +172,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		if cs, ok := cfg.Remote.(backend.CompareAndSetter); ok && !cfg.DisableFillGuard {
 			c.cas = &guardedCAS{g: c.remote, cas: cs}
 		}
+		c.lease = newLeaser(&cfg, c.remote)
 	}
 	c.marks = newMarkBook(c)
 	if cfg.BroadcastInvalidation {
@@ -244,7 +249,7 @@ func (c *cache[K, V]) close() error {
 	// outlives Close unless a loader ignores its context.
 	done := make(chan struct{})
 	go func() { c.loading.Wait(); close(done) }()
-	t := time.NewTimer(c.cfg.LoaderTimeout + time.Second)
+	t := time.NewTimer(c.loads.Config.Timeout + time.Second)
 	defer t.Stop()
 	select {
 	case <-done:

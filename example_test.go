@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/accelerator-go/accelerator"
+	"github.com/accelerator-go/accelerator/rueidisremote"
 )
 
 // A local-only cache with a loader: the first read loads, the next one hits L1.
@@ -157,4 +158,34 @@ func ExampleCache_Clear() {
 	fmt.Println(len(got), "entries after Clear")
 	// Output:
 	// 0 entries after Clear
+}
+
+// LoadLease makes the instances that miss a cold key at the same moment load it once
+// in all: one takes a lease in Redis and loads, the others wait for its value to
+// appear in Redis (up to LoadLeaseWait), then load themselves if it has not. It costs
+// the instance that loads one more round trip per miss.
+func ExampleOptions_loadLease() {
+	remote, err := rueidisremote.NewFromURL("redis://127.0.0.1:6379")
+	if err != nil {
+		panic(err)
+	}
+	defer remote.Close()
+	cache, err := accelerator.New(accelerator.Options[int64, string]{
+		Area:   "reports",
+		Remote: remote,
+		Loader: accelerator.LoaderFunc[int64, string](func(ctx context.Context, id int64) (string, bool, error) {
+			return fmt.Sprint("report #", id), true, nil // an expensive query
+		}),
+		LoadLease:     2 * time.Second, // longer than a load usually takes
+		LoadLeaseWait: 5 * time.Second, // default: twice LoadLease
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer cache.Close()
+
+	report, _, err := cache.Get(context.Background(), 42)
+	fmt.Println(report, err)
+	m := cache.MetricsSnapshot()
+	fmt.Println("leases taken:", m.LeasesTaken, "waits:", m.LeaseWaits, "with a value:", m.LeaseWaitHits)
 }

@@ -23,8 +23,9 @@ type fillItem[K comparable, V any] struct {
 // the backend can), then into L1 under the per-key protocol, then it broadcasts the
 // keys it wrote to L2. A fill that lost (the key changed since its guard was taken)
 // is written nowhere. A failed L2 write does not fail the read: the loaded value is
-// still good, and goes to L1.
-func (c *cache[K, V]) fill(ctx context.Context, items []fillItem[K, V]) {
+// still good, and goes to L1. It returns when the first of the values it wrote to L2
+// stops being fresh (Unix nanoseconds), zero when it wrote none.
+func (c *cache[K, V]) fill(ctx context.Context, items []fillItem[K, V]) (l2Until int64) {
 	if !c.cfg.CacheNullValue {
 		items = slices.DeleteFunc(items, func(it fillItem[K, V]) bool { return !it.r.found })
 	}
@@ -32,8 +33,11 @@ func (c *cache[K, V]) fill(ctx context.Context, items []fillItem[K, V]) {
 		// Nothing could invalidate the tags: the values are returned, not cached.
 		items = slices.DeleteFunc(items, func(it fillItem[K, V]) bool { return len(it.r.tags) > 0 })
 	}
+	for i := range items {
+		items[i].r.tags = envelope.NormalizeTags(items[i].r.tags)
+	}
 	if len(items) == 0 {
-		return
+		return 0
 	}
 	var lifeBuf [1]deadline
 	var lostBuf [1]bool
@@ -53,11 +57,18 @@ func (c *cache[K, V]) fill(ctx context.Context, items []fillItem[K, V]) {
 		c.installFill(it.key, c.localEntry(it.r, life[i], it.g.epoch), it.g)
 		if life[i].expireAt != 0 {
 			written = append(written, it.key)
+			if l2Until == 0 || life[i].expireAt < l2Until {
+				l2Until = life[i].expireAt
+			}
 		}
 	}
 	if c.inv != nil && err == nil && len(written) > 0 {
 		c.inv.publish(ctx, written)
 	}
+	if err != nil {
+		return 0
+	}
+	return l2Until
 }
 
 // fillRemote writes a batch of loaded values to L2 in one round trip: a
@@ -143,15 +154,17 @@ func (c *cache[K, V]) casRemote(ctx context.Context, items []fillItem[K, V], val
 }
 
 // putRemote writes values[j] for keys[idx[j]] to L2 with one Set or one MSet, skipping
-// the keys marked in skip. On an error every deadline of idx is cleared.
-func (c *cache[K, V]) putRemote(ctx context.Context, keys []K, values [][]byte, idx []int, life []deadline, skip []bool) error {
-	items := make([]backend.Item, 0, len(idx))
+// the keys marked in skip, and the extra items in the same call. On an error every
+// deadline of idx is cleared.
+func (c *cache[K, V]) putRemote(ctx context.Context, keys []K, values [][]byte, idx []int, life []deadline, skip []bool, extra ...backend.Item) error {
+	items := make([]backend.Item, 0, len(idx)+len(extra))
 	for j, i := range idx {
 		if skip != nil && skip[i] {
 			continue
 		}
 		items = append(items, backend.Item{Key: c.remoteKey(keys[i]), Value: values[j], TTL: c.remoteLife(life[i])})
 	}
+	items = append(items, extra...)
 	var err error
 	switch len(items) {
 	case 0:
@@ -193,21 +206,11 @@ func (c *cache[K, V]) jitter(ttl time.Duration) time.Duration {
 	return ttl - time.Duration(rand.Float64()*c.cfg.TTLJitter*float64(ttl))
 }
 
-func (c *cache[K, V]) remoteTTL(null bool) time.Duration {
-	if null {
-		return c.jitter(c.cfg.NullTTL)
-	}
-	return c.jitter(c.cfg.RemoteTTL)
-}
-
 // localEntry builds the L1 entry of a write or a fill; it never outlives the L2 entry
-// it goes with (remote, zero when there is none), stale copy included.
+// it goes with (remote, zero when there is none), stale copy included. An entry with a
+// TTL of its own lives by it (entry_ttl.go).
 func (c *cache[K, V]) localEntry(r loaded[V], remote deadline, epoch uint64) backend.Entry[V] {
-	ttl := c.cfg.LocalTTL
-	if !r.found {
-		ttl = c.cfg.NullTTL
-	}
-	d := c.deadlineIn(c.jitter(ttl))
+	d := c.deadlineIn(c.jitter(c.localTTL(r)))
 	if remote.expireAt != 0 {
 		d.expireAt = min(d.expireAt, remote.expireAt)
 		d.staleUntil = min(d.expireAt+int64(c.cfg.StaleTTL), remote.staleUntil)
@@ -270,7 +273,7 @@ func (c *cache[K, V]) encodeAll(results []loaded[V], idx []int, life []deadline)
 	ends := make([]int, len(idx))
 	var buf []byte
 	for j, i := range idx {
-		d := c.deadlineIn(c.remoteTTL(!results[i].found))
+		d := c.deadlineIn(c.remoteTTL(results[i]))
 		life[i] = d
 		start := len(buf)
 		if buf, err = c.appendValue(buf, results[i], d); err != nil {

@@ -47,9 +47,12 @@ func idleChild(t *testing.T) {
 		c.Set(ctx, strconv.Itoa(i), i)
 		c.Get(ctx, strconv.Itoa(i))
 	}
-	// The clock goes on ticking for IdleAfter after the last read; then the process
-	// is idle, and its CPU time is measured over a window of its own.
-	<-time.After(clock.IdleAfter + 100*time.Millisecond)
+	// The clock goes on ticking for IdleAfter after the last read; once it has
+	// stopped the process is idle, and its CPU time is measured over a window of its
+	// own.
+	shared, release := clock.Acquire() // the cache's own clock: Acquire shares one
+	defer release()
+	waitFor(t, "the coarse clock to stop after IdleAfter without a read", func() bool { return !shared.Running() })
 	const window = 3 * time.Second
 	before := cpuTime(t)
 	<-time.After(window)

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/accelerator-go/accelerator/internal/envelope"
 	"github.com/accelerator-go/accelerator/internal/singleflight"
 )
 
@@ -17,16 +16,20 @@ import (
 // written before any reader returns. g is what the fill must not overtake. shared
 // reports that the caller joined a load started by another.
 func (c *cache[K, V]) loadKey(ctx context.Context, key K, src sources[K, V], g fillGuard) (r loaded[V], err error, shared bool) {
-	job := &loadJob[K, V]{c: c, key: key, src: src, g: g, recheck: true}
 	if c.cfg.DisablePenetrationProtection {
-		r, err = singleflight.Run(ctx, c.loadCfg, job)
+		r, err = singleflight.Run(ctx, c.loadCfg, singleflight.Job[loaded[V]](c.newLoadJob(key, src, g)))
 		return r, err, false
 	}
-	r, err, shared = c.loads.Do(ctx, key, job)
+	// The job is built only by the reader that leads the load.
+	r, err, shared = c.loads.DoNew(ctx, key, func() singleflight.Job[loaded[V]] { return c.newLoadJob(key, src, g) })
 	if shared {
 		c.metrics.sharedLoads.Add(1)
 	}
 	return r, err, shared
+}
+
+func (c *cache[K, V]) newLoadJob(key K, src sources[K, V], g fillGuard) *loadJob[K, V] {
+	return &loadJob[K, V]{c: c, key: key, src: src, g: g, recheck: true}
 }
 
 // loadJob is the load of one key, with its fill.
@@ -42,6 +45,8 @@ type loadJob[K comparable, V any] struct {
 	// refresh marks a refresh-ahead reload, whose outcome is recorded.
 	refresh bool
 	began   time.Time
+	// lease is the load lease the load holds, if any (lease.go).
+	lease *leaseHold
 }
 
 func (j *loadJob[K, V]) Load(ctx context.Context) (loaded[V], error) {
@@ -53,19 +58,31 @@ func (j *loadJob[K, V]) Load(ctx context.Context) (loaded[V], error) {
 	if c.cas != nil && !j.g.seen.known {
 		j.g.seen = c.lookBeforeLoad(ctx, j.key)
 	}
-	// Stamped before the source is read: an invalidation that comes while it is read
-	// makes the result a miss.
+	// Stamped before the source is read (and before a lease is waited for): an
+	// invalidation that comes meanwhile makes the result a miss.
 	stamp := c.marks.stamp(ctx)
-	r, err := c.callLoader(ctx, j.key, j.src)
-	r.stamp = stamp
+	var r loaded[V]
+	var err error
+	if c.lease != nil && !j.refresh {
+		r, err = c.loadLeased(ctx, j)
+	} else {
+		r, err = c.callLoader(ctx, j.key, j.src)
+	}
+	if !r.cached {
+		r.stamp = stamp
+	}
 	return r, err
 }
 
 func (j *loadJob[K, V]) Commit(ctx context.Context, r loaded[V], err error) (loaded[V], error) {
 	c := j.c
 	c.loadEnded("load", err, time.Since(j.began))
+	var l2Until int64
 	if err == nil && !r.cached {
-		c.fill(ctx, []fillItem[K, V]{{key: j.key, r: r, g: j.g}})
+		l2Until = c.fill(ctx, []fillItem[K, V]{{key: j.key, r: r, g: j.g}})
+	}
+	if j.lease != nil {
+		c.endLease(ctx, j.lease, l2Until)
 	}
 	if j.refresh {
 		c.refreshEnded(j.key, err)
@@ -97,67 +114,144 @@ func (c *cache[K, V]) loadTimedOut(op string) {
 	c.log.failure("load", op, ErrLoaderTimeout, c.cfg.LoaderTimeout)
 }
 
-// mloadJob is one MLoad call for the missing keys of a batch, with their fill.
+// mloadJob is one MLoad call for the keys a batch leads, with their fill.
 type mloadJob[K comparable, V any] struct {
 	c      *cache[K, V]
 	keys   []K
 	guards []fillGuard
 	many   MLoader[K, V]
 	began  time.Time
-	stamp  uint64 // the area's invalidation clock before the source was read
+	// results holds, for each key, what L1 held when the load started (cached), and
+	// then what was loaded.
+	results []loaded[V]
+	// asked are the positions of the keys passed to MLoad.
+	asked []int
+	// stamp is the area's invalidation clock before the source was read.
+	stamp uint64
 }
 
-func (j *mloadJob[K, V]) Load(ctx context.Context) (map[K]V, error) {
+// Load looks at L1 again first (a key whose load ended between the batch's reads and
+// its registration is answered from there, not loaded again), then calls MLoad once
+// for the others.
+func (j *mloadJob[K, V]) Load(ctx context.Context) ([]loaded[V], error) {
 	j.began = time.Now()
-	j.stamp = j.c.marks.stamp(ctx)
-	return j.c.callMLoader(ctx, j.keys, j.many)
+	c := j.c
+	j.results = make([]loaded[V], len(j.keys))
+	ask := j.keys
+	if c.local != nil {
+		ask = make([]K, 0, len(j.keys))
+		for i, k := range j.keys {
+			if r, ok := c.recheckLocal(k, true); ok {
+				j.results[i] = r
+				continue
+			}
+			ask = append(ask, k)
+			j.asked = append(j.asked, i)
+		}
+	} else {
+		j.asked = make([]int, len(j.keys))
+		for i := range j.asked {
+			j.asked[i] = i
+		}
+	}
+	if len(ask) == 0 {
+		return j.results, nil
+	}
+	c.metrics.loadedKeys.Add(uint64(len(ask)))
+	j.stamp = c.marks.stamp(ctx)
+	m, err := c.callMLoader(ctx, ask, j.many)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range j.asked {
+		j.results[i] = m.of(j.keys[i])
+		j.results[i].stamp = j.stamp
+	}
+	return j.results, nil
 }
 
-// Commit keeps the values of the keys asked for, counts them, and fills them (and
-// negative entries for the others, with CacheNullValue) with one L2 round trip.
-func (j *mloadJob[K, V]) Commit(ctx context.Context, m map[K]V, err error) (map[K]V, error) {
+// Commit counts the keys loaded and fills them (and negative entries for the keys not
+// found, with CacheNullValue) with one L2 round trip.
+func (j *mloadJob[K, V]) Commit(ctx context.Context, rs []loaded[V], err error) ([]loaded[V], error) {
 	c := j.c
 	c.loadEnded("mload", err, time.Since(j.began))
 	if err != nil {
 		return nil, err
 	}
-	found := make(map[K]V, len(m))
-	items := make([]fillItem[K, V], len(j.keys))
-	for i, k := range j.keys {
-		v, ok := m[k]
-		items[i] = fillItem[K, V]{key: k, r: loaded[V]{value: v, found: ok, stamp: j.stamp}, g: j.guards[i]}
-		c.countFound(ok)
-		if ok {
-			found[k] = v
-		}
+	items := make([]fillItem[K, V], 0, len(j.asked))
+	for _, i := range j.asked {
+		c.countFound(rs[i].found)
+		items = append(items, fillItem[K, V]{key: j.keys[i], r: rs[i], g: j.guards[i]})
 	}
 	c.fill(ctx, items)
-	return found, nil
+	return rs, nil
 }
 
 func (j *mloadJob[K, V]) TimedOut() { j.c.loadTimedOut("mload") }
 
 // loadMany loads keys (no duplicates; guards[i] goes with keys[i]) from the source,
 // fills them and adds those found to into: with one MLoad call, or with Loads,
-// LoadConcurrency at a time, without an MLoader. It returns the keys whose load failed
-// and why. A panic of the loader is re-raised here when this call started the load
-// that panicked.
+// LoadConcurrency at a time, without an MLoader. A key whose load is in flight (a
+// Get's, another batch's) joins it; the call leads the loads of the others, with one
+// MLoad call. It returns the keys whose load failed and why. A panic of the loader is
+// re-raised here when this call started the load that panicked.
 func (c *cache[K, V]) loadMany(ctx context.Context, keys []K, guards []fillGuard, into map[K]V, src sources[K, V]) (failed []K, err error) {
 	if src.many == nil {
 		return c.loadEach(ctx, keys, guards, into, src)
 	}
-	c.metrics.loadedKeys.Add(uint64(len(keys)))
-	found, err := singleflight.Run(ctx, c.loadCfg, &mloadJob[K, V]{c: c, keys: keys, guards: guards, many: src.many})
-	if pe, ok := err.(*PanicError); ok {
-		panic(pe)
+	if c.cfg.DisablePenetrationProtection {
+		rs, err := singleflight.Run(ctx, c.loadCfg, singleflight.Job[[]loaded[V]](&mloadJob[K, V]{c: c, keys: keys, guards: guards, many: src.many}))
+		if pe, ok := err.(*PanicError); ok {
+			panic(pe)
+		}
+		if err != nil {
+			return keys, err
+		}
+		for i, r := range rs {
+			if r.found {
+				into[keys[i]] = r.value
+			}
+		}
+		return nil, nil
 	}
-	if err != nil {
-		return keys, err
+	res := c.loads.DoBatch(ctx, keys, func(led []int) singleflight.Job[[]loaded[V]] {
+		j := &mloadJob[K, V]{c: c, keys: make([]K, len(led)), guards: make([]fillGuard, len(led)), many: src.many}
+		for n, i := range led {
+			j.keys[n], j.guards[n] = keys[i], guards[i]
+		}
+		return j
+	}, func(n int) { c.metrics.sharedLoads.Add(uint64(n)) })
+	var batchErr error
+	var errs []error
+	for i, r := range res {
+		if pe, ok := r.Err.(*PanicError); ok && !r.Shared {
+			panic(pe)
+		}
+		switch {
+		case r.Err == nil:
+			if r.R.found {
+				into[keys[i]] = r.R.value
+			}
+			continue
+		case !r.Shared:
+			batchErr = r.Err
+		default:
+			errs = append(errs, &KeyError[K]{Key: keys[i], Err: r.Err})
+		}
+		failed = append(failed, keys[i])
 	}
-	for k, v := range found {
-		into[k] = v
+	switch {
+	case len(failed) == 0:
+		return nil, nil
+	case ctx.Err() != nil:
+		return failed, ctx.Err()
+	case len(errs) == 0:
+		return failed, batchErr
 	}
-	return nil, nil
+	if batchErr != nil {
+		errs = append([]error{batchErr}, errs...)
+	}
+	return failed, errors.Join(errs...)
 }
 
 // loadEach loads keys one by one through the single-key path, LoadConcurrency at a
@@ -203,12 +297,14 @@ func (c *cache[K, V]) loadEach(ctx context.Context, keys []K, guards []fillGuard
 func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) (r loaded[V], err error) {
 	c.metrics.loadedKeys.Add(1)
 	defer c.recoverLoad(&err)
+	ctx, cancel := c.boundLoader(ctx)
+	defer cancel()
 	if src.one == nil {
 		m, err := c.callMLoader(ctx, []K{key}, src.many)
 		if err != nil {
 			return r, err
 		}
-		r.value, r.found = m[key]
+		r = m.of(key)
 		c.countFound(r.found)
 		return r, nil
 	}
@@ -220,7 +316,7 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) 
 	if el, ok := src.one.(EntryLoader[K, V]); ok {
 		var res Loaded[V]
 		res, err = el.LoadEntry(ctx, key)
-		r = loaded[V]{value: res.Value, found: res.Found, ttl: res.TTL, tags: envelope.NormalizeTags(res.Tags)}
+		r = loaded[V]{value: res.Value, found: res.Found, ttl: res.TTL, tags: res.Tags}
 	} else {
 		r.value, r.found, err = src.one.Load(ctx, key)
 	}
@@ -235,17 +331,24 @@ func (c *cache[K, V]) callLoader(ctx context.Context, key K, src sources[K, V]) 
 	return r, nil
 }
 
-// callMLoader runs the batch loader; it counts the call but not the keys.
-func (c *cache[K, V]) callMLoader(ctx context.Context, keys []K, ml MLoader[K, V]) (m map[K]V, err error) {
+// callMLoader runs the batch loader (MLoadEntries of an EntryMLoader); it counts the
+// call but not the keys.
+func (c *cache[K, V]) callMLoader(ctx context.Context, keys []K, ml MLoader[K, V]) (m mloaded[K, V], err error) {
 	ctx, sp := c.startSpan(ctx, OpMLoad, len(keys))
-	defer func() { endSpan(sp, SpanEnd{Layer: LayerSource, Found: len(m), Err: err}) }()
+	defer func() { endSpan(sp, SpanEnd{Layer: LayerSource, Found: m.found(), Err: err}) }()
 	defer c.recoverLoad(&err)
+	ctx, cancel := c.boundLoader(ctx)
+	defer cancel()
 	c.metrics.mloads.Add(1)
 	start := time.Now()
-	m, err = ml.MLoad(ctx, keys)
+	if em, ok := ml.(EntryMLoader[K, V]); ok {
+		m.entries, err = em.MLoadEntries(ctx, keys)
+	} else {
+		m.values, err = ml.MLoad(ctx, keys)
+	}
 	c.recordLoadCost(time.Since(start))
 	if err != nil {
-		return nil, c.loadFailed(ctx, err)
+		return mloaded[K, V]{}, c.loadFailed(ctx, err)
 	}
 	return m, nil
 }

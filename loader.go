@@ -49,11 +49,13 @@ type Loaded[V any] struct {
 	// Found is false when the source has no value for the key (a negative entry, with
 	// [Options.CacheNullValue]).
 	Found bool
-	// TTL, when positive, is how long this entry stays fresh, in place of
-	// [Options.LocalTTL] and [Options.RemoteTTL] ([Options.NullTTL] when Found is
-	// false), kept within [Options.MinLoaderTTL] and [Options.MaxLoaderTTL]. Jitter
-	// and refresh-ahead apply to it as to the configured TTLs. Zero keeps the
-	// configured TTLs.
+	// TTL, when not zero, is how long this entry stays fresh, in place of
+	// [Options.RemoteTTL] ([Options.NullTTL] when Found is false) and, in
+	// ModeLocal, of [Options.LocalTTL]; with a remote layer, L1 keeps the entry for
+	// the shorter of TTL and LocalTTL, as it keeps what it reads from L2. It is kept
+	// within [Options.MinLoaderTTL] and [Options.MaxLoaderTTL] (a negative TTL, a
+	// validity already over, is raised to MinLoaderTTL). Jitter and refresh-ahead
+	// apply to it as to the configured TTLs. Zero keeps the configured TTLs.
 	TTL time.Duration
 	// Tags are attached to the entry: [Cache.InvalidateTag] of any of them makes it
 	// a miss on every instance.

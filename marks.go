@@ -147,14 +147,16 @@ func newMarkBook[K comparable, V any](c *cache[K, V]) *markBook {
 // markTTL is how long Redis keeps a mark after it was last raised: longer than any
 // entry written before the raise can live, counted from the raise. Such an entry was
 // stamped before the raise's clock value, so its write began at most the age of the
-// instance's clock (InvalidationMarkMaxAge) before the raise, plus a load, and it
-// lives its longest TTL and stale window from its write.
+// instance's clock (InvalidationMarkMaxAge) before the raise, plus a wait for a load
+// lease and a load, and it lives its longest TTL (its own, up to MaxLoaderTTL) and
+// stale window from its write.
 func (c *cache[K, V]) markTTL() time.Duration {
-	life := max(c.cfg.LocalTTL, c.cfg.RemoteTTL)
+	life := max(c.cfg.LocalTTL, c.cfg.RemoteTTL, c.cfg.MaxLoaderTTL)
 	if c.cfg.CacheNullValue {
 		life = max(life, c.cfg.NullTTL)
 	}
-	return life + c.cfg.StaleTTL + c.cfg.LoaderTimeout + 2*c.cfg.RemoteTimeout + c.cfg.InvalidationMarkMaxAge + time.Minute
+	return life + c.cfg.StaleTTL + c.cfg.LoadLeaseWait + c.cfg.LoaderTimeout + 2*c.cfg.RemoteTimeout +
+		c.cfg.InvalidationMarkMaxAge + time.Minute
 }
 
 // supported reports whether the cache can keep tags and Clear.
@@ -324,6 +326,9 @@ func refsOf(tagKey []byte, names []string, marks []*backend.Mark) []markRef {
 // one call, those that are stale and that no other reader is reading, and waits for
 // the reads of the others. It fails when a read it needed failed.
 func (b *markBook) refresh(ctx context.Context, refs []markRef) error {
+	if b.freshRefs(refs) {
+		return nil
+	}
 	for range 3 {
 		p := b.plan(refs)
 		if !p.stale {
@@ -340,6 +345,21 @@ func (b *markBook) refresh(ctx context.Context, refs []markRef) error {
 		}
 	}
 	return errMarksNotFresh
+}
+
+// freshRefs reports whether the clock, the clear mark and the marks of refs are all
+// fresh, without a lock.
+func (b *markBook) freshRefs(refs []markRef) bool {
+	now := b.now()
+	if !b.fresh(&b.clock, now) || !b.fresh(&b.clear, now) {
+		return false
+	}
+	for _, r := range refs {
+		if !b.fresh(r.m, now) {
+			return false
+		}
+	}
+	return true
 }
 
 // markPlan is what refresh has to do: read mine itself (read, registered in round),

@@ -87,6 +87,20 @@ type MetricsSnapshot struct {
 	// FillsLost counts loaded values not written back because the key was deleted or
 	// rewritten in L2 after the load started (the fill guard at work).
 	FillsLost uint64 `metric:"fills_lost_total" unit:"{key}" help:"Loaded values not written back because the key was deleted or rewritten meanwhile (the fill guard at work)."`
+	// LeasesTaken counts load leases this instance took (Options.LoadLease): each
+	// is a load of a key no other instance was loading.
+	LeasesTaken uint64 `metric:"load_leases_total" labels:"result=taken" unit:"{lease}" help:"Load leases asked for, by result: taken (this instance loaded), failed (the remote failed: loaded without a lease)."`
+	// LeaseFailures counts loads that went on without a lease, or stopped waiting for
+	// one, because a remote call failed.
+	LeaseFailures uint64 `metric:"load_leases_total" labels:"result=failed"`
+	// LeaseWaits counts loads that found the lease of their key held by another
+	// instance and waited for its value.
+	LeaseWaits uint64 `metric:"lease_waits_total" unit:"{wait}" help:"Loads that waited for the value of a load lease another instance held."`
+	// LeaseWaitHits counts waits that ended with the holder's value, read from L2:
+	// loads saved.
+	LeaseWaitHits uint64 `metric:"lease_wait_results_total" labels:"result=value" unit:"{wait}" help:"Waits for a load lease that ended, by result: value (the holder's value appeared in L2), timeout (LoadLeaseWait ran out and this instance loaded)."`
+	// LeaseWaitTimeouts counts waits that ran out (LoadLeaseWait) and loaded.
+	LeaseWaitTimeouts uint64 `metric:"lease_wait_results_total" labels:"result=timeout"`
 	// OversizedValues counts values larger than MaxValueSize once encoded: a loaded
 	// one is returned to its reader but not cached; a written one fails the write
 	// with [ErrValueTooLarge].
@@ -140,6 +154,9 @@ type metrics struct {
 	publishFailures, receiveFailures       atomic.Uint64
 	localFlushes, fillsLost                atomic.Uint64
 	oversizedValues                        atomic.Uint64
+	leasesTaken, leaseFailures             atomic.Uint64
+	leaseWaits, leaseWaitHits              atomic.Uint64
+	leaseWaitTimeouts                      atomic.Uint64
 	tagInvalidations, clears               atomic.Uint64
 	markReads, invalidatedReads            atomic.Uint64
 }

@@ -47,6 +47,11 @@ func TestSnapshotCopiesEachLiveCounterToItsField(t *testing.T) {
 		{func(n uint64) { m.clears.Add(n) }, "Clears"},
 		{func(n uint64) { m.markReads.Add(n) }, "MarkReads"},
 		{func(n uint64) { m.invalidatedReads.Add(n) }, "InvalidatedReads"},
+		{func(n uint64) { m.leasesTaken.Add(n) }, "LeasesTaken"},
+		{func(n uint64) { m.leaseFailures.Add(n) }, "LeaseFailures"},
+		{func(n uint64) { m.leaseWaits.Add(n) }, "LeaseWaits"},
+		{func(n uint64) { m.leaseWaitHits.Add(n) }, "LeaseWaitHits"},
+		{func(n uint64) { m.leaseWaitTimeouts.Add(n) }, "LeaseWaitTimeouts"},
 	}
 	if n := reflect.TypeFor[metrics]().NumField(); n != len(live) || len(snapshotSteps) != n {
 		t.Fatalf("%d live counters, %d listed here, %d copied", n, len(live), len(snapshotSteps))

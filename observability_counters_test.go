@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/accelerator-go/accelerator"
@@ -215,44 +216,43 @@ func TestCountersOfLoadErrorsTimeoutsAndPanics(t *testing.T) {
 }
 
 func TestCountersOfSharedLoads(t *testing.T) {
-	const readers = 10
-	release := make(chan struct{})
-	var calls atomic.Int32
-	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: accelerator.LoaderFunc[string, string](func(context.Context, string) (string, bool, error) {
-			calls.Add(1)
-			<-release
-			return "v", true, nil
-		}),
+	synctest.Test(t, func(t *testing.T) {
+		const readers = 10
+		release := make(chan struct{})
+		var calls atomic.Int32
+		c := newLocal(t, accelerator.Options[string, string]{
+			Clock: newFakeClock(),
+			Loader: accelerator.LoaderFunc[string, string](func(context.Context, string) (string, bool, error) {
+				calls.Add(1)
+				<-release
+				return "v", true, nil
+			}),
+		})
+		var wg sync.WaitGroup
+		for range readers {
+			wg.Go(func() { c.Get(context.Background(), "hot") })
+		}
+		synctest.Wait() // every reader but the one that started the load has joined it
+		close(release)
+		wg.Wait()
+		wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
+			LocalMisses: readers, SharedLoads: readers - 1, Loads: 1, LoadedKeys: 1, LoadFound: 1,
+		})
+		if calls.Load() != 1 {
+			t.Fatalf("loader called %d times", calls.Load())
+		}
 	})
-	var wg sync.WaitGroup
-	for range readers {
-		wg.Go(func() { c.Get(context.Background(), "hot") })
-	}
-	// Every reader but the one that started the load joins it while it is held.
-	deadline := time.Now().Add(5 * time.Second)
-	for c.MetricsSnapshot().LocalMisses < readers && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // from the L1 miss to the singleflight join
-	close(release)
-	wg.Wait()
-	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
-		LocalMisses: readers, SharedLoads: readers - 1, Loads: 1, LoadedKeys: 1, LoadFound: 1,
-	})
-	if calls.Load() != 1 {
-		t.Fatalf("loader called %d times", calls.Load())
-	}
 }
 
 func TestCountersOfStaleServed(t *testing.T) {
 	ld := &switchLoader{}
+	clk := newFakeClock()
 	c := newLocal(t, accelerator.Options[string, string]{
-		Loader: ld, LocalTTL: 30 * time.Millisecond, StaleTTL: time.Minute,
+		Loader: ld, LocalTTL: 30 * time.Millisecond, StaleTTL: time.Minute, Clock: clk,
 	})
 	ctx := context.Background()
 	c.Get(ctx, "k") // miss, load
-	time.Sleep(60 * time.Millisecond)
+	clk.Advance(60 * time.Millisecond)
 	ld.failing.Store(true)
 	if v, _, err := c.Get(ctx, "k", accelerator.AllowStale()); err != nil || v != "k@v0" {
 		t.Fatalf("stale read = %q %v", v, err)
@@ -265,32 +265,28 @@ func TestCountersOfStaleServed(t *testing.T) {
 func TestCountersOfRefreshAhead(t *testing.T) {
 	for _, failing := range []bool{false, true} {
 		t.Run(fmt.Sprintf("failing=%v", failing), func(t *testing.T) {
-			ld := &switchLoader{}
-			c := newLocal(t, accelerator.Options[string, string]{
-				Loader: ld, LocalTTL: 400 * time.Millisecond, RefreshAhead: 350 * time.Millisecond,
-			})
-			ctx := context.Background()
-			c.Get(ctx, "k") // miss, load
-			ld.failing.Store(failing)
-			time.Sleep(60 * time.Millisecond) // inside the window
-			c.Get(ctx, "k")                   // hit, starts the refresh
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				m := c.MetricsSnapshot()
-				if m.RefreshSuccesses+m.RefreshFailures == 1 || time.Now().After(deadline) {
-					break
+			synctest.Test(t, func(t *testing.T) {
+				ld := &switchLoader{}
+				clk := newFakeClock()
+				c := newLocal(t, accelerator.Options[string, string]{
+					Loader: ld, LocalTTL: 400 * time.Millisecond, RefreshAhead: 350 * time.Millisecond, Clock: clk,
+				})
+				ctx := context.Background()
+				c.Get(ctx, "k") // miss, load
+				ld.failing.Store(failing)
+				clk.Advance(60 * time.Millisecond) // inside the window
+				c.Get(ctx, "k")                    // hit, starts the refresh
+				synctest.Wait()                    // the refresh has ended
+				want := accelerator.MetricsSnapshot{
+					LocalHits: 1, LocalMisses: 1, Loads: 2, LoadedKeys: 2, LoadFound: 2,
+					RefreshAttempts: 1, RefreshSuccesses: 1,
 				}
-				time.Sleep(time.Millisecond)
-			}
-			want := accelerator.MetricsSnapshot{
-				LocalHits: 1, LocalMisses: 1, Loads: 2, LoadedKeys: 2, LoadFound: 2,
-				RefreshAttempts: 1, RefreshSuccesses: 1,
-			}
-			if failing {
-				want.LoadFound, want.LoadErrors = 1, 1
-				want.RefreshSuccesses, want.RefreshFailures = 0, 1
-			}
-			wantCounters(t, counted(t, c.MetricsSnapshot()), want)
+				if failing {
+					want.LoadFound, want.LoadErrors = 1, 1
+					want.RefreshSuccesses, want.RefreshFailures = 0, 1
+				}
+				wantCounters(t, counted(t, c.MetricsSnapshot()), want)
+			})
 		})
 	}
 }
@@ -332,6 +328,7 @@ func TestEveryCounterIsDrivenByAScenario(t *testing.T) {
 		TestCountersOfRefreshAhead(t)
 		TestCountersOfOversizedValues(t)
 		TestCountersOfTagsAndClear(t)
+		TestCountersOfLoadLeases(t)
 	})
 	invalidation := map[string]bool{
 		"InvalidationsPublished": true, "InvalidationsReceived": true, "PublishFailures": true,

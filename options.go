@@ -26,6 +26,7 @@ const (
 	DefaultBreakerFailures = 5
 	DefaultBreakerBackoff  = time.Second
 	DefaultRefreshBeta     = 1.0
+	DefaultMinLoaderTTL    = time.Second
 
 	DefaultInvalidationPingInterval = time.Second
 	DefaultInvalidationGrace        = time.Second
@@ -100,6 +101,29 @@ type Options[K comparable, V any] struct {
 	// (singleflight): with it, every caller that misses calls Loader itself. Default:
 	// protection on.
 	DisablePenetrationProtection bool
+	// LoadLease turns on one load per cluster for a cold key: before the load of a
+	// key that missed L1 and L2, the instance takes a lease on the key in Redis
+	// (SET NX PX with a random token, on a key outside the data keyspace) that lasts
+	// LoadLease; the other instances that miss the key meanwhile wait for the
+	// holder's value to appear in L2 instead of loading it too (see
+	// docs/resilience.md). It costs the instance that loads one more round trip per
+	// miss; turn it on where loads are expensive and many instances miss the same
+	// keys at once. Make it longer than a load usually takes: a holder whose lease
+	// ran out before its value was written lets another instance load too. A lease
+	// whose holder dies expires; a write of the key ends it. It covers single-key
+	// loads (Get, GetOrLoad, and the misses of MGet without an MLoader), not MLoad
+	// batches nor refresh-ahead reloads. Only a value in L2 ends a wait: without
+	// CacheNullValue, a key the source does not have is loaded by the waiting
+	// instances in turn. It requires a Remote that implements
+	// [backend.Leaser] (both Redis backends do) and penetration protection, and must
+	// not be longer than LoaderTimeout. Default 0: off.
+	LoadLease time.Duration
+	// LoadLeaseWait bounds how long an instance waits for the value of a lease held
+	// by another before it loads the key itself. Waiting never turns a miss into an
+	// error: the wait does not count against LoaderTimeout, and a wait that runs
+	// out, or a Redis that fails, ends in a load. Default 2 × LoadLease, so that a
+	// waiter outlasts one holder that died; only with LoadLease.
+	LoadLeaseWait time.Duration
 
 	// LocalTTL is how long an entry stays fresh in L1. Default [DefaultLocalTTL]. An L1
 	// entry filled from L2 never outlives the L2 entry.
@@ -117,6 +141,20 @@ type Options[K comparable, V any] struct {
 	// over [ttl·(1−TTLJitter), ttl], so that entries written together do not expire
 	// together. It must be in [0, 1). Default 0: no spread.
 	TTLJitter float64
+	// MinLoaderTTL and MaxLoaderTTL bound the TTLs that entries bring along (the TTL
+	// of a [Loaded] from an [EntryLoader] or an [EntryMLoader], and [WithTTL] on a
+	// write): a longer one is cut to MaxLoaderTTL, a shorter or negative one raised
+	// to MinLoaderTTL. Default MaxLoaderTTL: the longest TTL of the mode's layers
+	// (LocalTTL, RemoteTTL), so that a loader may shorten an entry's life but not
+	// lengthen it past what the cache already keeps entries for unless it is
+	// allowed to. Default MinLoaderTTL: [DefaultMinLoaderTTL] (or MaxLoaderTTL
+	// when shorter), and twice RefreshAhead when that is longer, so that a TTL
+	// computed wrongly (5 meaning seconds, read as nanoseconds) cannot turn the
+	// cache into a pass-through to the source, and no entry is born inside its
+	// refresh window. MinLoaderTTL must not exceed MaxLoaderTTL, and must be longer
+	// than RefreshAhead.
+	MinLoaderTTL time.Duration
+	MaxLoaderTTL time.Duration
 
 	// WarmupBatchSize is the number of keys per MLoad call of [Cache.Warmup]. Default
 	// [DefaultWarmupBatchSize].
@@ -283,6 +321,12 @@ func (o *Options[K, V]) resolve() (config[K, V], error) {
 	if c.RefreshBeta == 0 {
 		c.RefreshBeta = DefaultRefreshBeta
 	}
+	if err := c.resolveEntryTTL(); err != nil {
+		return c, err
+	}
+	if c.LoadLease > 0 {
+		c.LoadLeaseWait = orDefault(c.LoadLeaseWait, 2*c.LoadLease)
+	}
 	if c.Codec == nil {
 		c.Codec = codec.Msgpack[V]{}
 	}
@@ -311,6 +355,7 @@ func (c *config[K, V]) validate() error {
 		bad("TTLJitter must be in [0, 1), got %v", c.TTLJitter)
 	}
 	c.validateRefresh(bad)
+	c.validateLease(bad)
 	c.checkValues(bad)
 	c.validateTracking(bad)
 	c.validateBroadcast(bad)
@@ -343,6 +388,8 @@ func (c *config[K, V]) validateSigns(bad func(string, ...any)) {
 		{"LoaderTimeout", c.LoaderTimeout}, {"RefreshAhead", c.RefreshAhead}, {"StaleTTL", c.StaleTTL},
 		{"RemoteTimeout", c.RemoteTimeout}, {"BreakerBackoff", c.BreakerBackoff},
 		{"InvalidationPingInterval", c.InvalidationPingInterval}, {"InvalidationGrace", c.InvalidationGrace},
+		{"MinLoaderTTL", c.MinLoaderTTL}, {"MaxLoaderTTL", c.MaxLoaderTTL},
+		{"LoadLease", c.LoadLease}, {"LoadLeaseWait", c.LoadLeaseWait},
 		{"InvalidationMarkMaxAge", c.InvalidationMarkMaxAge},
 	} {
 		if d.v < 0 {

@@ -16,7 +16,7 @@ func (c *cache[K, V]) get(ctx context.Context, key K, flags readFlags, src sourc
 	var stale staleCopy[V]
 	if c.local != nil {
 		now := c.clock.NowNano()
-		e, state := c.readLocal(ctx, key, now)
+		e, state := c.readLocal(key, now)
 		switch state {
 		case localFresh:
 			// Negative entries are never refreshed ahead: they expire after NullTTL
@@ -44,7 +44,7 @@ const (
 // readLocal reads key from L1 and counts the hit or the miss (negative hits included).
 // A tagged entry whose tag was invalidated, or one that cannot be checked now, is a
 // miss, without a stale copy (tagsHold).
-func (c *cache[K, V]) readLocal(ctx context.Context, key K, now int64) (backend.Entry[V], localState) {
+func (c *cache[K, V]) readLocal(key K, now int64) (backend.Entry[V], localState) {
 	var e backend.Entry[V]
 	var ok bool
 	if c.store != nil {
@@ -52,7 +52,7 @@ func (c *cache[K, V]) readLocal(ctx context.Context, key K, now int64) (backend.
 	} else {
 		e, ok = c.local.Get(key)
 	}
-	if !ok || e.Epoch != c.epoch.Load() || e.Tags != nil && !c.tagsHold(ctx, e.Tags, e.Deadline(), now) {
+	if !ok || e.Epoch != c.epoch.Load() || e.Tags != nil && !c.tagsHold(e.Tags, e.Deadline(), now) {
 		c.metrics.localMisses.Inc()
 		return e, localMissing
 	}
@@ -71,9 +71,11 @@ func (c *cache[K, V]) readLocal(ctx context.Context, key K, now int64) (backend.
 }
 
 // tagsHold reports whether a tagged L1 entry may be served (or kept as a stale copy):
-// it is still in its stale window, and no invalidation came after it (marks.go).
-func (c *cache[K, V]) tagsHold(ctx context.Context, t *backend.Tags, deadline, now int64) bool {
-	return deadline > now && c.marks.holds(ctx, t.Stamp, t.Names, t.Marks, false)
+// it is still in its stale window, and no invalidation came after it (marks.go). A
+// read of its marks, when they are due, is bounded by RemoteTimeout rather than by the
+// reader's context, which the L1 hit path does not carry.
+func (c *cache[K, V]) tagsHold(t *backend.Tags, deadline, now int64) bool {
+	return deadline > now && c.marks.holds(context.Background(), t.Stamp, t.Names, t.Marks, false)
 }
 
 // localSet writes e for key into L1, directly into the default store when it is the
@@ -188,7 +190,7 @@ type lookupResult[K comparable, V any] struct {
 // lookup reads keys from the caches only: L1, then one L2 round trip for the L1
 // misses. It puts the values found into into and returns the rest.
 func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags readFlags) (lookupResult[K, V], error) {
-	res := c.lookupLocal(ctx, keys, into, flags)
+	res := c.lookupLocal(keys, into, flags)
 	res.guards = make([]fillGuard, len(res.missing))
 	for i, k := range res.missing {
 		res.guards[i] = c.guardOf(k)
@@ -201,7 +203,7 @@ func (c *cache[K, V]) lookup(ctx context.Context, keys []K, into map[K]V, flags 
 
 // lookupLocal is the L1 stage of lookup: every key (once) that L1 does not answer
 // is missing.
-func (c *cache[K, V]) lookupLocal(ctx context.Context, keys []K, into map[K]V, flags readFlags) lookupResult[K, V] {
+func (c *cache[K, V]) lookupLocal(keys []K, into map[K]V, flags readFlags) lookupResult[K, V] {
 	var res lookupResult[K, V]
 	wantStale := flags&flagAllowStale != 0 && c.cfg.StaleTTL > 0
 	wantRefresh := c.refreshWindow > 0 && flags&flagDisableLoad == 0
@@ -216,7 +218,7 @@ func (c *cache[K, V]) lookupLocal(ctx context.Context, keys []K, into map[K]V, f
 			res.missing = append(res.missing, k)
 			continue
 		}
-		e, state := c.readLocal(ctx, k, now)
+		e, state := c.readLocal(k, now)
 		switch {
 		case state == localFresh && e.Null:
 			continue
@@ -243,16 +245,13 @@ func (c *cache[K, V]) lookupRemote(ctx context.Context, res *lookupResult[K, V],
 	if err != nil {
 		return err
 	}
-	rrs := make([]remoteRead[V], len(data))
-	for i := range data {
-		rrs[i] = c.received(data[i])
-	}
-	c.checkAllMarks(ctx, rrs, data)
+	marksRead := c.prefetchMarks(ctx, data)
 	now := c.clock.NowNano()
 	still, guards := res.missing[:0], res.guards[:0]
 	for i, k := range res.missing {
 		g := res.guards[i]
-		rr := rrs[i]
+		rr := c.received(data[i])
+		c.checkMarksAfter(ctx, &rr, data[i], marksRead)
 		c.countRemote(rr)
 		g.seen = rr.seen
 		switch {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/accelerator-go/accelerator/codec"
@@ -58,30 +57,39 @@ func (c *cache[K, V]) checkMarks(ctx context.Context, rr *remoteRead[V], data []
 	c.dropRemoteRead(rr, data)
 }
 
-// checkAllMarks is checkMarks for a batch: one read of the marks of every entry
-// first, then the check of each.
-func (c *cache[K, V]) checkAllMarks(ctx context.Context, rrs []remoteRead[V], data [][]byte) {
-	if c.marks.mode != marksRemote || !slices.ContainsFunc(rrs, func(rr remoteRead[V]) bool { return rr.hit || rr.stale.ok }) {
-		return
+// prefetchMarks reads, in one call, the marks that the values of a batch read from L2
+// depend on and that are due, so that checkMarksAfter checks them one by one without
+// a round trip each. It reports whether the marks could be read.
+func (c *cache[K, V]) prefetchMarks(ctx context.Context, data [][]byte) bool {
+	if c.marks.mode != marksRemote {
+		return true
 	}
 	var refs []markRef
-	for i := range rrs {
-		rr := &rrs[i]
-		switch {
-		case rr.hit:
-			refs = append(refs, refsOf(c.marks.tagKey, rr.r.tags, c.marks.cells(rr.r.tags))...)
-		case rr.stale.ok:
-			refs = append(refs, refsOf(c.marks.tagKey, rr.stale.r.tags, c.marks.cells(rr.stale.r.tags))...)
-		}
-	}
-	failed := c.marks.refresh(ctx, refs) != nil
-	for i := range rrs {
-		if failed && (rrs[i].hit || rrs[i].stale.ok) {
-			c.dropRemoteRead(&rrs[i], data[i])
+	values := false
+	for _, d := range data {
+		if d == nil {
 			continue
 		}
-		c.checkMarks(ctx, &rrs[i], data[i])
+		h, _, err := envelope.Decode(d, c.cfg.MaxValueSize)
+		if err != nil || h.Tombstone {
+			continue
+		}
+		values = true
+		if len(h.Tags) > 0 {
+			refs = append(refs, refsOf(c.marks.tagKey, h.Tags, c.marks.cells(h.Tags))...)
+		}
 	}
+	return !values || c.marks.refresh(ctx, refs) == nil
+}
+
+// checkMarksAfter is checkMarks after prefetchMarks: when the marks could not be
+// read, the entry is a miss without another try.
+func (c *cache[K, V]) checkMarksAfter(ctx context.Context, rr *remoteRead[V], data []byte, marksRead bool) {
+	if !marksRead && c.marks.mode == marksRemote && (rr.hit || rr.stale.ok) {
+		c.dropRemoteRead(rr, data)
+		return
+	}
+	c.checkMarks(ctx, rr, data)
 }
 
 // dropRemoteRead makes rr a miss with nothing to serve; a compare-and-set fill will

@@ -58,6 +58,9 @@ func TestStatusOfALocalCache(t *testing.T) {
 		"InvalidationPingInterval": accelerator.DefaultInvalidationPingInterval,
 		"InvalidationGrace":        accelerator.DefaultInvalidationGrace, "DisableFillGuard": false,
 		"InvalidationMarkMaxAge": accelerator.DefaultInvalidationMarkMaxAge,
+		// A local cache: MaxLoaderTTL is LocalTTL; MinLoaderTTL twice RefreshAhead.
+		"MinLoaderTTL": 20 * time.Second, "MaxLoaderTTL": accelerator.DefaultLocalTTL,
+		"LoadLease": time.Duration(0), "LoadLeaseWait": time.Duration(0),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("config\n got %#v\nwant %#v", got, want)

@@ -306,3 +306,41 @@ func benchTaggedHit(b *testing.B, c *accelerator.Cache[int64, benchUser], tags [
 		b.Fatalf("%d L1 misses", m.LocalMisses)
 	}
 }
+
+// TestTagsFromABatchLoad: the tags an EntryMLoader gives each key of a batch are
+// honoured like those of a single load, in L1 and, with Redis, in L2 on another
+// instance.
+func TestTagsFromABatchLoad(t *testing.T) {
+	t.Parallel()
+	var version atomic.Int32
+	ml := accelerator.EntryMLoaderFunc[string, string](func(_ context.Context, keys []string) (map[string]accelerator.Loaded[string], error) {
+		out := make(map[string]accelerator.Loaded[string], len(keys))
+		for _, k := range keys {
+			out[k] = accelerator.Loaded[string]{Value: k + "@" + strconv.Itoa(int(version.Load())), Found: true, Tags: []string{"batch", "key:" + k}}
+		}
+		return out, nil
+	})
+	srv := redistest.Start(t)
+	opts := func() accelerator.Options[string, string] {
+		return accelerator.Options[string, string]{Area: "batch-tags", Remote: newRemote(t, srv.URL()), MLoader: ml, Clock: newFakeClock()}
+	}
+	a, b := newCache(t, opts()), newCache(t, opts())
+	ctx := context.Background()
+	keys := []string{"x", "y", "z"}
+	if got, err := a.MGet(ctx, keys); err != nil || got["x"] != "x@0" {
+		t.Fatalf("MGet = %v, %v", got, err)
+	}
+	if got, _ := b.MGet(ctx, keys, accelerator.DisableLoad()); len(got) != 3 {
+		t.Fatalf("the other instance reads %v from L2, want the three values", got)
+	}
+	version.Store(1)
+	must(t, a.InvalidateTags(ctx, "key:y"))
+	got, _ := a.MGet(ctx, keys)
+	if got["x"] != "x@0" || got["y"] != "y@1" || got["z"] != "z@0" {
+		t.Fatalf("after InvalidateTags(key:y): %v, want y reloaded alone", got)
+	}
+	must(t, a.InvalidateTag(ctx, "batch"))
+	if got, _ := a.MGet(ctx, keys); got["x"] != "x@1" || got["z"] != "z@1" {
+		t.Fatalf("after InvalidateTag(batch): %v, want every key reloaded", got)
+	}
+}

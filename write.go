@@ -45,9 +45,9 @@ func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V, ws
 	if len(keys) == 0 {
 		return nil
 	}
-	var proto loaded[V] // what every value of the write shares: found, tags, stamp
+	var proto loaded[V] // what every value of the write shares: found, TTL, tags, stamp
 	if values != nil {
-		proto = loaded[V]{found: true, tags: envelope.NormalizeTags(ws.tags)}
+		proto = loaded[V]{found: true, ttl: ws.ttl, tags: envelope.NormalizeTags(ws.tags)}
 		if len(proto.tags) > 0 && !c.marks.supported() {
 			return ErrTagsUnsupported
 		}
@@ -118,7 +118,8 @@ func (e encodedWrite) lifeOf(i int) deadline {
 }
 
 // encodeWrite encodes the values of a write, each with what proto holds besides the
-// value, or fails with ErrValueTooLarge.
+// value (the write's own TTL, zero for none; its tags and stamp), or fails with
+// ErrValueTooLarge.
 func (c *cache[K, V]) encodeWrite(values []V, proto loaded[V]) (encodedWrite, error) {
 	results := make([]loaded[V], len(values))
 	enc := encodedWrite{idx: make([]int, len(values)), life: make([]deadline, len(values))}
@@ -141,24 +142,31 @@ func (c *cache[K, V]) encodeWrite(values []V, proto loaded[V]) (encodedWrite, er
 // writeRemote writes the L2 part of a write: the encoded values, or the deletes. A
 // delete writes tombstones when fills compare-and-set, so that a fill that read the
 // source before the delete finds the key changed and loses; DEL otherwise.
+//
+// With the load lease on, the same call ends the leases of the keys (lease.go).
 func (c *cache[K, V]) writeRemote(ctx context.Context, keys []K, put bool, enc encodedWrite) error {
+	void := c.leaseVoids(keys)
 	if put {
-		return c.putRemote(ctx, keys, enc.values, enc.idx, enc.life, nil)
+		return c.putRemote(ctx, keys, enc.values, enc.idx, enc.life, nil, void...)
 	}
 	if c.cas == nil {
-		return c.remote.Del(ctx, c.remoteKeys(keys)...)
+		rkeys := c.remoteKeys(keys)
+		for _, v := range void {
+			rkeys = append(rkeys, v.Key)
+		}
+		return c.remote.Del(ctx, rkeys...)
 	}
 	ttl := c.tombstoneTTL()
 	// Each tombstone is unique (its Version), so that a fill that saw one delete's
 	// tombstone cannot mistake the next delete's, written in the same millisecond, for
 	// it.
 	tomb := envelope.AppendHeader(nil, envelope.Header{Tombstone: true, ExpireAt: ceilMillis(c.clock.NowNano()), Version: c.tombstones.Add(1)})
-	if len(keys) == 1 {
+	if len(keys) == 1 && void == nil {
 		return c.remote.Set(ctx, c.remoteKey(keys[0]), tomb, ttl)
 	}
-	items := make([]backend.Item, len(keys))
+	items := make([]backend.Item, len(keys), len(keys)+len(void))
 	for i, k := range keys {
 		items[i] = backend.Item{Key: c.remoteKey(k), Value: tomb, TTL: ttl}
 	}
-	return c.remote.MSet(ctx, items)
+	return c.remote.MSet(ctx, append(items, void...))
 }

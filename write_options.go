@@ -13,9 +13,10 @@ type WriteOption struct {
 // makes those entries a miss on every instance.
 func WithTags(tags ...string) WriteOption { return WriteOption{tags: tags} }
 
-// WithTTL makes the entries written stay fresh for ttl, in place of
-// [Options.LocalTTL] and [Options.RemoteTTL], kept within [Options.MinLoaderTTL] and
-// [Options.MaxLoaderTTL].
+// WithTTL makes the entries written stay fresh for ttl, as the TTL of a [Loaded]
+// does: in place of [Options.RemoteTTL] and, in ModeLocal, of [Options.LocalTTL] (with
+// a remote layer, L1 keeps them for the shorter of ttl and LocalTTL), kept within
+// [Options.MinLoaderTTL] and [Options.MaxLoaderTTL].
 func WithTTL(ttl time.Duration) WriteOption { return WriteOption{ttl: ttl} }
 
 // writeSettings is what the options of one write add up to.

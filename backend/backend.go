@@ -203,6 +203,21 @@ type MarkStore interface {
 	RaiseMarks(ctx context.Context, m Marks) (uint64, error)
 }
 
+// Leaser is implemented by remote backends that can hold a short lease on a key: a
+// key written only where it is absent, with a time to live, and deleted only by the
+// holder of its token. The cache uses it for its load lease (Options.LoadLease), so
+// that of the instances that miss a key at the same time one loads it and the others
+// wait for its value. Without it, the load lease cannot be turned on.
+type Leaser interface {
+	// TryLease stores token at key for ttl if key is absent, atomically (on Redis,
+	// SET key token NX PX ttl), and reports whether it did. ttl is always positive.
+	TryLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+	// ReleaseLease deletes key if it holds token, atomically (on Redis, a
+	// compare-and-delete script), and reports whether it did: a lease that expired,
+	// or that another holder took since, is left alone.
+	ReleaseLease(ctx context.Context, key, token string) (bool, error)
+}
+
 // EventKind says what a subscription [Event] reports.
 type EventKind uint8
 

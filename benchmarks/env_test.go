@@ -146,7 +146,8 @@ func (s *source) mload(keys []string) map[string]Value {
 
 // counts are the figures one Redis client reports, as the caller sees them: a round
 // trip is one Do or DoMulti call (rueidis), one Process or pipeline Exec (go-redis);
-// commands counts the commands in them, gets the GET commands.
+// commands counts the commands in them, gets the single-key reads (GET, or GETRANGE,
+// which accelerator sends to bound what it receives).
 type counts struct {
 	roundTrips atomic.Int64
 	commands   atomic.Int64
@@ -181,7 +182,7 @@ func (c countingRueidis) DoMulti(ctx context.Context, cmds ...rueidis.Completed)
 
 func (c countingRueidis) count(cmd rueidis.Completed) {
 	c.counts.commands.Add(1)
-	if cs := cmd.Commands(); len(cs) > 0 && cs[0] == "GET" {
+	if cs := cmd.Commands(); len(cs) > 0 && (cs[0] == "GET" || cs[0] == "GETRANGE") {
 		c.counts.gets.Add(1)
 	}
 }
@@ -219,7 +220,7 @@ func (h countingHook) count(cmd redis.Cmder) bool {
 	switch cmd.Name() {
 	case "hello", "client", "auth", "select":
 		return false
-	case "get":
+	case "get", "getrange":
 		h.counts.gets.Add(1)
 	}
 	h.counts.commands.Add(1)
@@ -230,6 +231,56 @@ func (h countingHook) count(cmd redis.Cmder) bool {
 // one started for the benchmark by redistest.
 type redisServer struct {
 	addr string
+	// admin reads the server's INFO; its own commands are not counted.
+	admin *redis.Client
+}
+
+// serverStats is what the server says it did: the CPU time of its process
+// (used_cpu_user + used_cpu_sys of INFO cpu, in µs: command execution, parsing and
+// network I/O) and the commands it executed (INFO commandstats calls, the commands
+// a Lua script calls included), less the suite's own administration.
+type serverStats struct {
+	cpuMicros float64
+	calls     int64
+}
+
+// adminCommands are the commands that the suite and the clients' connection set-up
+// send, which no operation causes.
+var adminCommands = map[string]bool{
+	"info": true, "flushall": true, "hello": true, "client": true, "ping": true,
+	"select": true, "auth": true, "config": true, "command": true,
+}
+
+// stats reads the server's figures, or nothing (ok false) when it cannot.
+func (s *redisServer) stats() (st serverStats, ok bool) {
+	if s == nil || s.admin == nil {
+		return st, false
+	}
+	txt, err := s.admin.Info(context.Background(), "cpu", "commandstats").Result()
+	if err != nil {
+		return st, false
+	}
+	for _, line := range strings.Split(txt, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "used_cpu_user:"), strings.HasPrefix(line, "used_cpu_sys:"):
+			_, v, _ := strings.Cut(line, ":")
+			f, _ := strconv.ParseFloat(v, 64)
+			st.cpuMicros += f * 1e6
+		case strings.HasPrefix(line, "cmdstat_"):
+			name, rest, _ := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+			if base, _, _ := strings.Cut(name, "|"); adminCommands[base] {
+				continue
+			}
+			for _, field := range strings.Split(rest, ",") {
+				if v, ok := strings.CutPrefix(field, "calls="); ok {
+					n, _ := strconv.ParseInt(v, 10, 64)
+					st.calls += n
+				}
+			}
+		}
+	}
+	return st, true
 }
 
 // startRedis returns the Redis to use, or skips r when the run is local-only or
@@ -237,24 +288,27 @@ type redisServer struct {
 // ACCELERATOR_REQUIRE_INTEGRATION=1).
 func startRedis(r runner) *redisServer {
 	r.Helper()
+	if _, ok := r.(listRunner); ok {
+		return &redisServer{}
+	}
 	if os.Getenv(envLocalOnly) == "1" {
 		r.Skip("local-only run: " + envLocalOnly + "=1")
 	}
-	if addr := os.Getenv(envRedisAddr); addr != "" {
-		return &redisServer{addr: addr}
+	addr := os.Getenv(envRedisAddr)
+	if addr == "" {
+		// Workloads that load fresh keys write a lot; LRU eviction bounds the server.
+		addr = redistest.Start(r, redistest.WithArgs("--maxmemory", "1gb", "--maxmemory-policy", "allkeys-lru")).Addr()
 	}
-	// Workloads that load fresh keys write a lot; LRU eviction bounds the server.
-	s := redistest.Start(r, redistest.WithArgs("--maxmemory", "1gb", "--maxmemory-policy", "allkeys-lru"))
-	return &redisServer{addr: s.Addr()}
+	s := &redisServer{addr: addr, admin: redis.NewClient(&redis.Options{Addr: addr})}
+	r.Cleanup(func() { _ = s.admin.Close() })
+	return s
 }
 
 // flush empties the server, so that every library starts from the same state and
 // the server's memory stays bounded.
 func (s *redisServer) flush(r runner) {
 	r.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.addr})
-	defer c.Close()
-	if err := c.FlushAll(context.Background()).Err(); err != nil {
+	if err := s.admin.FlushAll(context.Background()).Err(); err != nil {
 		r.Fatalf("FLUSHALL on %s: %v", s.addr, err)
 	}
 }

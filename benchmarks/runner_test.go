@@ -17,10 +17,10 @@ type runner interface {
 	Run(name string, f func(r runner)) bool
 	// Loop reports whether the timed loop should run once more (testing.B.Loop).
 	Loop() bool
-	// Parallel runs body on procs goroutines at GOMAXPROCS=procs, the equivalent of
-	// -cpu=procs with b.RunParallel; next reports whether to run one more
-	// operation.
-	Parallel(procs int, body func(next func() bool))
+	// Parallel runs body on goroutines goroutines at GOMAXPROCS=procs, the
+	// equivalent of -cpu=procs with b.SetParallelism(goroutines/procs) and
+	// b.RunParallel; next reports whether to run one more operation.
+	Parallel(procs, goroutines int, body func(next func() bool))
 	// Ops returns the number of timed operations, valid after the loop.
 	Ops() int
 	// Metric reports a domain figure per operation, such as "roundtrips/op".
@@ -38,10 +38,14 @@ func (b benchRunner) Run(name string, f func(runner)) bool {
 	return b.B.Run(name, func(b *testing.B) { f(benchRunner{b}) })
 }
 
-func (b benchRunner) Parallel(procs int, body func(next func() bool)) {
+func (b benchRunner) Parallel(procs, goroutines int, body func(next func() bool)) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	b.SetParallelism(max(1, goroutines/procs))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) { body(pb.Next) })
+	// What the workload does after the parallel section (settling, reading the
+	// counters) is not part of the operations.
+	b.StopTimer()
 }
 
 func (b benchRunner) Ops() int                      { return b.N }
@@ -72,11 +76,11 @@ func (s smokeRunner) Loop() bool {
 	return true
 }
 
-// Parallel runs body once on each of procs goroutines: every goroutine gets one
+// Parallel runs body once on each of the goroutines: every goroutine gets one
 // operation.
-func (s smokeRunner) Parallel(procs int, body func(next func() bool)) {
+func (s smokeRunner) Parallel(_, goroutines int, body func(next func() bool)) {
 	var wg sync.WaitGroup
-	for range procs {
+	for range goroutines {
 		wg.Go(func() {
 			var done atomic.Bool
 			body(func() bool { return !done.Swap(true) })

@@ -98,11 +98,20 @@ func mustHit(r runner, s subject, key string) {
 
 // before is what the counters read when a timed section starts.
 type before struct {
-	redis snapshot
-	loads int64
+	redis  snapshot
+	loads  int64
+	server serverStats
 }
 
+// mark reads the counters of the library's client and loader and, when the
+// workload has Redis, the server's figures.
 func (in *instance) mark() before {
+	b := in.clientMark()
+	b.server, _ = in.redis.stats()
+	return b
+}
+
+func (in *instance) clientMark() before {
 	b := before{redis: in.counts.snapshot()}
 	if in.src != nil {
 		b.loads = in.src.calls.Load()
@@ -114,10 +123,10 @@ func (in *instance) mark() before {
 // background are done, so that the figures count them.
 func (in *instance) settle() {
 	deadline := time.Now().Add(2 * time.Second)
-	last := in.mark()
+	last := in.clientMark()
 	for time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
-		now := in.mark()
+		now := in.clientMark()
 		if now == last {
 			return
 		}
@@ -125,12 +134,18 @@ func (in *instance) settle() {
 	}
 }
 
-// report reports the domain figures of the ops operations since b.
+// report reports the domain figures of the ops operations since b: round trips
+// (as the client sends them), loads, and what the server did (commands executed,
+// CPU time of the redis-server process).
 func (in *instance) report(r runner, b before, ops int) {
 	in.settle()
 	now := in.mark()
 	if in.tier.remote() {
 		r.Metric(float64(now.redis.roundTrips-b.redis.roundTrips)/float64(ops), "roundtrips/op")
+		if st, ok := in.redis.stats(); ok && b.server != (serverStats{}) {
+			r.Metric(float64(st.calls-b.server.calls)/float64(ops), "redis-cmds/op")
+			r.Metric((st.cpuMicros-b.server.cpuMicros)/float64(ops), "redis-µs/op")
+		}
 	}
 	if in.src != nil {
 		r.Metric(float64(now.loads-b.loads)/float64(ops), "loads/op")
@@ -181,38 +196,36 @@ func l2Hit(r runner) {
 		})
 }
 
-// parallelKeys are the keys of the concurrent L2-hit workload: each goroutine reads
-// its own, so that no library can merge the reads of two goroutines.
-const parallelKeys = 64
+// concurrentKeys are the keys of the concurrent L2-hit workload: each goroutine
+// reads its own, so that no library can merge the reads of two goroutines.
+const concurrentKeys = 64
 
-// l2HitParallel is l2Hit on procs goroutines at GOMAXPROCS=procs: its ns/op is the
-// inverse of the throughput.
-func l2HitParallel(r runner, procs int) {
+// l2HitConcurrent is l2Hit on goroutines goroutines at GOMAXPROCS=procs: its ns/op
+// is the inverse of the throughput. With many more goroutines than CPUs, a client
+// that pipelines concurrent requests on one connection (rueidis) shows it.
+func l2HitConcurrent(r runner, procs, goroutines int) {
 	eachLib(r, tierRemote, nil, setup{},
 		func(r runner, in *instance) {
-			for i := range int64(parallelKeys) {
+			for i := range int64(concurrentKeys) {
 				fatalIf(r, "set", in.set(context.Background(), key(i), in.size.value(i)))
 			}
-			mustHit(r, in, key(parallelKeys-1))
+			mustHit(r, in, key(concurrentKeys-1))
 		},
 		func(r runner, in *instance) {
 			ctx := context.Background()
-			keys := make([]string, parallelKeys)
+			keys := make([]string, concurrentKeys)
 			for i := range keys {
 				keys[i] = key(int64(i))
 			}
 			var next, ops, failures atomic.Int64
 			r.ReportAllocs()
 			b := in.mark()
-			r.Parallel(procs, func(more func() bool) {
-				g := int(next.Add(1)-1) % procs
-				i, n := g, 0
+			r.Parallel(procs, goroutines, func(more func() bool) {
+				i := int(next.Add(1)-1) % len(keys)
+				n := 0
 				for more() {
 					if _, ok, err := in.get(ctx, keys[i]); !ok || err != nil {
 						failures.Add(1)
-					}
-					if i += procs; i >= len(keys) {
-						i = g
 					}
 					n++
 				}
@@ -384,7 +397,8 @@ func zipfSeq(seed int64) []int32 {
 	return seq
 }
 
-// zipfSeqs are the sequences of the goroutines (goroutine g walks zipfSeqs[g%8])
+// zipfSeqs are the sequences of the goroutines (goroutine g walks zipfSeqs[g%8],
+// from a place that depends on g/8)
 // and, last, of the warm-up, drawn once so that no timed section pays for them.
 var zipfSeqs = sync.OnceValue(func() [][]int32 {
 	seqs := make([][]int32, 9)
@@ -417,10 +431,10 @@ func zipfOps(ctx context.Context, in *instance, seq []int32, from int, more func
 }
 
 // zipf runs a read-mostly mix over zipfKeys keys drawn from a zipf distribution, on
-// procs goroutines at GOMAXPROCS=procs, with an L1 of a tenth of the keys. Besides
+// goroutines goroutines at GOMAXPROCS=procs, with an L1 of a tenth of the keys. Besides
 // the usual figures it reports hit-ratio, the share of reads that L1 answered: one
 // minus the reads that reached Redis (GET commands) or, without Redis, the loader.
-func zipf(r runner, t tier, procs int) {
+func zipf(r runner, t tier, procs, goroutines int) {
 	base := withLoader
 	base.capacity = zipfCapacity
 	eachLib(r, t, notFloor, base,
@@ -441,9 +455,11 @@ func zipf(r runner, t tier, procs int) {
 			var seeds, ops, reads, failures atomic.Int64
 			r.ReportAllocs()
 			b := in.mark()
-			r.Parallel(procs, func(more func() bool) {
-				seq := zipfSeqs()[(seeds.Add(1)-1)%8]
-				n, rd, f := zipfOps(ctx, in, seq, 1, more)
+			r.Parallel(procs, goroutines, func(more func() bool) {
+				// Goroutines that share a sequence start at different places of it.
+				g := int(seeds.Add(1) - 1)
+				seq := zipfSeqs()[g%8]
+				n, rd, f := zipfOps(ctx, in, seq, 1+(g/8)*(zipfSeqLen/8), more)
 				ops.Add(n)
 				reads.Add(rd)
 				failures.Add(f)
@@ -461,4 +477,4 @@ func zipf(r runner, t tier, procs int) {
 		})
 }
 
-func procsName(procs int) string { return "procs=" + strconv.Itoa(procs) }
+func goroutinesName(n int) string { return "goroutines=" + strconv.Itoa(n) }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/accelerator-go/accelerator"
@@ -104,29 +105,31 @@ func TestCacheableFunctionError(t *testing.T) {
 // TestCacheableSharesConcurrentMisses: concurrent misses of one key run the function
 // once (the cache's singleflight).
 func TestCacheableSharesConcurrentMisses(t *testing.T) {
-	ctx := context.Background()
-	release := make(chan struct{})
-	var calls sync.WaitGroup
-	n := 0
-	c := newLocal(t, accelerator.Options[int64, user]{})
-	get := cachefn.Cacheable(c, func(context.Context, int64) (user, error) {
-		n++
-		<-release
-		return user{ID: 1, Name: "Ada"}, nil
-	})
-	for range 50 {
-		calls.Go(func() {
-			if u, err := get(ctx, 1); err != nil || u.Name != "Ada" {
-				t.Errorf("get = %+v, %v", u, err)
-			}
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		release := make(chan struct{})
+		var calls sync.WaitGroup
+		n := 0
+		c := newLocal(t, accelerator.Options[int64, user]{Clock: newManualClock()})
+		get := cachefn.Cacheable(c, func(context.Context, int64) (user, error) {
+			n++
+			<-release
+			return user{ID: 1, Name: "Ada"}, nil
 		})
-	}
-	time.Sleep(20 * time.Millisecond)
-	close(release)
-	calls.Wait()
-	if n != 1 {
-		t.Fatalf("%d calls for 50 concurrent misses, want 1", n)
-	}
+		for range 50 {
+			calls.Go(func() {
+				if u, err := get(ctx, 1); err != nil || u.Name != "Ada" {
+					t.Errorf("get = %+v, %v", u, err)
+				}
+			})
+		}
+		synctest.Wait() // every call has missed and waits on the one load
+		close(release)
+		calls.Wait()
+		if n != 1 {
+			t.Fatalf("%d calls for 50 concurrent misses, want 1", n)
+		}
+	})
 }
 
 // TestCacheableCacheError: a failing cache (here closed) does not fail the call under
@@ -241,34 +244,28 @@ func TestCacheableL1HitDoesNotAllocate(t *testing.T) {
 // TestCacheableFunctionRunsOnLoadContext: the function runs as the cache's loader, on
 // a context that keeps the caller's values but not its cancellation.
 func TestCacheableFunctionRunsOnLoadContext(t *testing.T) {
-	type ctxKey struct{}
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
-	c := newLocal(t, accelerator.Options[int64, user]{})
-	get := cachefn.Cacheable(c, func(lctx context.Context, id int64) (user, error) {
-		cancel()
-		if lctx.Value(ctxKey{}) != "v" {
-			return user{}, errors.New("lost the caller's values")
+	synctest.Test(t, func(t *testing.T) {
+		type ctxKey struct{}
+		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
+		callerLeft := make(chan struct{})
+		c := newLocal(t, accelerator.Options[int64, user]{Clock: newManualClock()})
+		get := cachefn.Cacheable(c, func(lctx context.Context, id int64) (user, error) {
+			cancel()
+			if lctx.Value(ctxKey{}) != "v" {
+				return user{}, errors.New("lost the caller's values")
+			}
+			<-callerLeft
+			return user{ID: id}, lctx.Err()
+		})
+		if _, err := get(ctx, 1); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want the caller's own cancellation", err)
 		}
-		time.Sleep(10 * time.Millisecond)
-		return user{ID: id}, lctx.Err()
+		close(callerLeft)
+		synctest.Wait() // the load has finished and filled the cache
+		if v, ok := cached(t, c, 1); !ok || v.ID != 1 {
+			t.Fatal("the load did not finish for the cache after the caller left")
+		}
 	})
-	if _, err := get(ctx, 1); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want the caller's own cancellation", err)
-	}
-	if v, ok := cachedEventually(t, c, 1); !ok || v.ID != 1 {
-		t.Fatal("the load did not finish for the cache after the caller left")
-	}
-}
-
-func cachedEventually(t *testing.T, c *accelerator.Cache[int64, user], key int64) (user, bool) {
-	t.Helper()
-	for range 100 {
-		if v, ok := cached(t, c, key); ok {
-			return v, ok
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return user{}, false
 }
 
 // TestCacheableReadOptions: read options reach the cache, so that AllowStale answers
@@ -276,13 +273,14 @@ func cachedEventually(t *testing.T, c *accelerator.Cache[int64, user], key int64
 func TestCacheableReadOptions(t *testing.T) {
 	ctx := context.Background()
 	src := newSource()
-	c := newLocal(t, accelerator.Options[int64, user]{LocalTTL: 20 * time.Millisecond, StaleTTL: time.Minute})
+	clk := newManualClock()
+	c := newLocal(t, accelerator.Options[int64, user]{LocalTTL: 20 * time.Millisecond, StaleTTL: time.Minute, Clock: clk})
 	get := cachefn.Cacheable(c, src.Get, cachefn.ReadOptions(accelerator.AllowStale()))
 	strict := cachefn.Cacheable(c, src.Get)
 	if _, err := get(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	clk.Advance(100 * time.Millisecond)
 	src.setFail(errDB)
 	if _, err := strict(ctx, 1); err != errDB {
 		t.Fatalf("without AllowStale: err = %v, want errDB", err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/accelerator-go/accelerator"
 	"github.com/accelerator-go/accelerator/cachefn"
@@ -225,3 +226,16 @@ func wantCacheError(t testing.TB, err error, op string, cause error) {
 func sortedKeys[K interface{ ~int64 }, V any](m map[K]V) []K {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// manualClock is an accelerator.Clock that moves only when told, so that tests pass
+// an entry's TTL without waiting for it.
+type manualClock struct{ ns atomic.Int64 }
+
+func newManualClock() *manualClock {
+	c := &manualClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *manualClock) NowNano() int64          { return c.ns.Load() }
+func (c *manualClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }

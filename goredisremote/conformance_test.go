@@ -10,7 +10,7 @@ import (
 )
 
 // TestConformance runs the backendtest suites (Remote, PubSub, CompareAndSetter,
-// MarkStore) against each client type New knows:
+// Leaser, MarkStore) against each client type New knows:
 // a standalone server, a 3-master Redis Cluster and a Ring of two servers. One
 // server (or cluster) is shared by the subtests of each, as the suites allow.
 func TestConformance(t *testing.T) {
@@ -42,6 +42,9 @@ func TestConformance(t *testing.T) {
 			})
 			t.Run("CompareAndSetter", func(t *testing.T) {
 				backendtest.TestCompareAndSetter(t, func(*testing.T) (backend.CompareAndSetter, backend.Remote) { return r, r })
+			})
+			t.Run("Leaser", func(t *testing.T) {
+				backendtest.TestLeaser(t, func(*testing.T) (backend.Leaser, backend.Remote) { return r, r })
 			})
 			t.Run("MarkStore", func(t *testing.T) {
 				backendtest.TestMarkStore(t, func(*testing.T) (backend.MarkStore, backend.Remote) { return r, r })

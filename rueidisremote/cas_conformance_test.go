@@ -11,9 +11,9 @@ import (
 	"github.com/accelerator-go/accelerator/rueidisremote"
 )
 
-// TestCompareAndSetterConformance runs the backendtest suite for
-// backend.CompareAndSetter on a standalone server, over RESP3 and RESP2, and on a
-// 3-master cluster, where a batch spans every node.
+// TestCompareAndSetterConformance runs the backendtest suites for
+// backend.CompareAndSetter and backend.Leaser on a standalone server, over RESP3 and
+// RESP2, and on a 3-master cluster, where a batch spans every node.
 func TestCompareAndSetterConformance(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -37,6 +37,9 @@ func TestCompareAndSetterConformance(t *testing.T) {
 			t.Parallel()
 			r := tt.remote(t)
 			backendtest.TestCompareAndSetter(t, func(*testing.T) (backend.CompareAndSetter, backend.Remote) { return r, r })
+			t.Run("Leaser", func(t *testing.T) {
+				backendtest.TestLeaser(t, func(*testing.T) (backend.Leaser, backend.Remote) { return r, r })
+			})
 		})
 	}
 }

@@ -33,6 +33,7 @@ func runConformance(t *testing.T, r *rueidisremote.Remote) {
 	backendtest.TestRemote(t, func(*testing.T) backend.Remote { return r })
 	backendtest.TestPubSub(t, func(*testing.T) backend.PubSub { return r })
 	backendtest.TestBoundedReader(t, func(*testing.T) backend.Remote { return r })
+	backendtest.TestLeaser(t, func(*testing.T) (backend.Leaser, backend.Remote) { return r, r })
 }
 
 func TestConformanceStandalone(t *testing.T) {

@@ -132,6 +132,9 @@ func (s *sourceOfTruth) options(remote backend.Remote, prefix string, mode accel
 		// Cross-instance invalidation, on the area's channel under the prefix.
 		BroadcastInvalidation: mode == accelerator.ModeBoth,
 		CacheNullValue:        true,
+		// The load lease: its SET NX and release script on lease keys under the
+		// prefix, and the writes that end leases, are within the rules too.
+		LoadLease: time.Second,
 		Loader: accelerator.LoaderFunc[int64, string](func(_ context.Context, id int64) (string, bool, error) {
 			s.loads.Add(1)
 			v, ok := s.value(id)

@@ -1,5 +1,5 @@
-// Package casscript holds the Lua script of the compare-and-set fills, shared by the
-// Redis backends so that both run the very same script.
+// Package casscript holds the Lua scripts of the compare-and-set fills and of the load
+// lease, shared by the Redis backends so that both run the very same scripts.
 package casscript
 
 // Source writes ARGV[2] with a TTL of ARGV[3] milliseconds at KEYS[1] if the key holds
@@ -16,4 +16,14 @@ elseif ARGV[1] ~= '' then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
+`
+
+// ReleaseSource deletes KEYS[1] if it holds ARGV[1] (a lease token), and returns 1
+// when it did, 0 otherwise: a lease is released only by its holder, never once it
+// expired and another instance took it. It touches one key.
+const ReleaseSource = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 `

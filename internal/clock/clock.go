@@ -66,26 +66,33 @@ func (c *Coarse) wake() int64 {
 }
 
 // tick advances the clock until it is released or nobody read it for IdleAfter.
+// Idleness is measured on the wall clock, not in ticks: on a loaded machine ticks
+// come late or are dropped, and counting them would keep the clock running longer.
 func (c *Coarse) tick() {
 	t := time.NewTicker(Resolution)
 	defer t.Stop()
-	idle := time.Duration(0)
+	lastRead := time.Now()
 	for range t.C {
 		if c.stopped.Load() {
 			c.running.Store(false)
 			return
 		}
-		c.now.Store(time.Now().UnixNano())
+		now := time.Now()
+		c.now.Store(now.UnixNano())
 		if c.read.Swap(false) {
-			idle = 0
+			lastRead = now
 			continue
 		}
-		if idle += Resolution; idle >= IdleAfter {
+		if now.Sub(lastRead) >= IdleAfter {
 			c.running.Store(false)
 			return
 		}
 	}
 }
+
+// Running reports whether the clock is ticking: it has been read within about
+// IdleAfter and is not released.
+func (c *Coarse) Running() bool { return c.running.Load() }
 
 var (
 	mu     sync.Mutex

@@ -14,7 +14,8 @@
 //
 // A backslash followed by '#' never occurs in escape(area), and no data key has one
 // before its area's ':', so no meta key is a data key of any area, or starts with the
-// prefix of an area's data keys.
+// prefix of an area's data keys. The lease keys of the load lease share the `\#`
+// (`\#lease:` + key): the '{' after it keeps the two apart.
 package keyenc
 
 import (

@@ -8,6 +8,10 @@
 // context allows. A load that outlives its timeout completes its callers with the
 // timeout error; its late result is discarded.
 //
+// A [Group] loads many keys with one job ([Group.DoBatch]): each key joins the load of
+// it in flight, if any, and the job loads the others, each registered as a load of its
+// own key that other callers join.
+//
 // Both kinds can be detached from their key with Forget: the callers that joined keep
 // waiting for the result, and a caller that arrives later starts anew. A cache
 // detaches a key when it writes it, so that nobody who starts reading after the write
@@ -96,6 +100,28 @@ func (cs *calls[K, R]) register(key K) (c *call[R], leader bool) {
 	return c, true
 }
 
+// registerMany registers, under one lock, a call for each key of keys (no duplicates)
+// that has none in flight: calls[i] is key i's call, led[i] whether the caller leads
+// it.
+func (cs *calls[K, R]) registerMany(keys []K) (calls []*call[R], led []bool) {
+	calls, led = make([]*call[R], len(keys)), make([]bool, len(keys))
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.m == nil {
+		cs.m = make(map[K]*call[R])
+	}
+	for i, k := range keys {
+		if c, ok := cs.m[k]; ok {
+			calls[i] = c
+			continue
+		}
+		c := &call[R]{done: make(chan struct{})}
+		cs.m[k] = c
+		calls[i], led[i] = c, true
+	}
+	return calls, led
+}
+
 // lookup returns the call of key in flight, if any.
 func (cs *calls[K, R]) lookup(key K) *call[R] {
 	cs.mu.Lock()
@@ -149,6 +175,91 @@ func (g *Group[K, R]) Do(ctx context.Context, key K, job Job[R]) (r R, err error
 	}
 	r, err = wait(ctx, c)
 	return r, err, !leader
+}
+
+// DoNew is [Group.Do] with the job built by newJob, which is called only when the
+// caller leads the load: the readers that join a load in flight build nothing.
+func (g *Group[K, R]) DoNew(ctx context.Context, key K, newJob func() Job[R]) (r R, err error, shared bool) {
+	c, leader := g.calls.register(key)
+	if leader {
+		g.start(ctx, key, c, newJob())
+	}
+	r, err = wait(ctx, c)
+	return r, err, !leader
+}
+
+// Result is what [Group.DoBatch] returns for one key.
+type Result[R any] struct {
+	R   R
+	Err error
+	// Shared reports that the key's load was started by another caller.
+	Shared bool
+}
+
+// DoBatch is [Group.Do] for many keys (no duplicates) with one job: each key joins
+// the load of it in flight, if there is one, and the caller leads the loads of the
+// others, as one job built by newJob with their positions in keys (only when there
+// are any). The job returns one result per key it leads, in that order; its error
+// is every such key's. A caller that comes while it runs joins the load of the key
+// it asks for, with [Group.Do], [Group.Join] or DoBatch; a key detached with
+// [Group.Forget] meanwhile is loaded anew by the next caller. Timeout, commit and
+// cancellation rules are those of Do, per key; the keys led share one timeout.
+// joined, when set, is told how many keys joined loads in flight before the caller
+// waits.
+func (g *Group[K, R]) DoBatch(ctx context.Context, keys []K, newJob func(led []int) Job[[]R], joined func(n int)) []Result[R] {
+	calls, isLed := g.calls.registerMany(keys)
+	var led []int
+	for i, l := range isLed {
+		if l {
+			led = append(led, i)
+		}
+	}
+	if joined != nil && len(led) < len(keys) {
+		joined(len(keys) - len(led))
+	}
+	out := make([]Result[R], len(keys))
+	var batch *call[[]R]
+	if len(led) > 0 {
+		batch = &call[[]R]{done: make(chan struct{})}
+		run(ctx, &g.Config, batch, newJob(led), func() { g.publishBatch(keys, led, calls, batch) })
+	}
+	for i, c := range calls {
+		if !isLed[i] {
+			out[i].R, out[i].Err = wait(ctx, c)
+			out[i].Shared = true
+		}
+	}
+	if batch == nil {
+		return out
+	}
+	rs, err := wait(ctx, batch)
+	for j, i := range led {
+		out[i].Err = err
+		if err == nil && j < len(rs) {
+			out[i].R = rs[j]
+		}
+	}
+	return out
+}
+
+// publishBatch hands the result of a batch load (already in batch) to the call of
+// each key it led, and unregisters those calls.
+func (g *Group[K, R]) publishBatch(keys []K, led []int, calls []*call[R], batch *call[[]R]) {
+	g.calls.mu.Lock()
+	for _, i := range led {
+		if g.calls.m[keys[i]] == calls[i] {
+			delete(g.calls.m, keys[i])
+		}
+	}
+	g.calls.mu.Unlock()
+	for j, i := range led {
+		c := calls[i]
+		c.err = batch.err
+		if batch.err == nil && j < len(batch.r) {
+			c.r = batch.r[j]
+		}
+		close(c.done)
+	}
 }
 
 // Join waits for the load of key in flight, if there is one: ok is false when there is

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,106 +11,110 @@ const raw = `goos: linux
 goarch: amd64
 pkg: github.com/accelerator-go/accelerator/benchmarks
 cpu: Test CPU
+# round 1
 BenchmarkL1Hit/size=100B/lib=accelerator-2   	1000	  60.0 ns/op	  0 B/op	  0 allocs/op
-BenchmarkL1Hit/size=100B/lib=accelerator-2   	1000	  62.0 ns/op	  0 B/op	  0 allocs/op
-BenchmarkL1Hit/size=100B/lib=accelerator-2   	1000	  90.0 ns/op	  0 B/op	  0 allocs/op
-BenchmarkL1Hit/size=100B/lib=jetcache-2      	1000	 600.0 ns/op	200 B/op	  7 allocs/op
+BenchmarkL1Hit/size=100B/lib=sturdyc-2      	1000	 120.0 ns/op	 56 B/op	  2 allocs/op
 BenchmarkL1Hit/size=100B/lib=otter-2         	1000	  50.0 ns/op	  0 B/op	  0 allocs/op
+# round 2
+BenchmarkL1Hit/size=100B/lib=otter-2         	1000	 100.0 ns/op	  0 B/op	  0 allocs/op
+BenchmarkL1Hit/size=100B/lib=accelerator-2   	1000	 120.0 ns/op	  0 B/op	  0 allocs/op
+BenchmarkL1Hit/size=100B/lib=sturdyc-2      	1000	 240.0 ns/op	 56 B/op	  2 allocs/op
+# round 3
+BenchmarkL1Hit/size=100B/lib=sturdyc-2      	1000	 125.0 ns/op	 56 B/op	  2 allocs/op
+BenchmarkL1Hit/size=100B/lib=otter-2         	1000	  52.0 ns/op	  0 B/op	  0 allocs/op
+BenchmarkL1Hit/size=100B/lib=accelerator-2   	1000	  62.0 ns/op	  0 B/op	  0 allocs/op
 BenchmarkL2Hit/size=100B/lib=accelerator-rueidis-2	100	30000 ns/op	1.000 roundtrips/op	800 B/op	13 allocs/op
-BenchmarkL2Hit/size=100B/lib=accelerator-goredis-2	100	31000 ns/op	1.000 roundtrips/op	900 B/op	20 allocs/op
-BenchmarkL2Hit/size=100B/lib=jetcache-2      	100	29000 ns/op	1.000 roundtrips/op	500 B/op	14 allocs/op
-BenchmarkL2Hit/size=100B/lib=rueidis-2       	100	28000 ns/op	1.000 roundtrips/op	250 B/op	7 allocs/op
-BenchmarkL2Hit/size=100B/lib=goredis-2       	100	27000 ns/op	1.000 roundtrips/op	450 B/op	13 allocs/op
-BenchmarkStampede/tier=both/size=100B/lib=accelerator-rueidis-2	10	2000000 ns/op	1.000 loads/op	2.000 roundtrips/op
-BenchmarkStampede/tier=both/size=100B/lib=accelerator-rueidis-2	10	2100000 ns/op	1.000 loads/op	2.000 roundtrips/op
 PASS
 `
 
-func parse(t *testing.T, s string) *run {
+func loadRaw(t *testing.T, s string) *run {
 	t.Helper()
-	r := &run{results: map[string]*result{}}
-	if err := r.parse(strings.NewReader(s)); err != nil {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "raw.txt"), []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := loadRun(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func TestParseStripsProcsAndTakesMedians(t *testing.T) {
-	r := parse(t, raw)
+func TestParseKeepsRoundsAndStripsProcs(t *testing.T) {
+	r := loadRaw(t, raw)
 	if r.cpu != "Test CPU" {
 		t.Errorf("cpu = %q", r.cpu)
 	}
-	ns, ok := r.ns("L1Hit/size=100B/lib=accelerator")
-	if !ok || ns != 62 {
+	if ns, ok := r.ns("L1Hit/size=100B/lib=accelerator"); !ok || ns != 62 {
 		t.Errorf("median = %v, %v; want 62", ns, ok)
 	}
-	if got := len(r.order); got != 9 {
-		t.Errorf("%d benchmarks, want 9: %v", got, r.order)
+	if got := r.get("L1Hit/size=100B/lib=otter").byRound("ns/op")[2]; got != 100 {
+		t.Errorf("otter's round 2 = %v, want 100", got)
 	}
 }
 
-func TestFloorOf(t *testing.T) {
-	for name, want := range map[string]string{
-		"L1Hit/size=10KB/lib=accelerator":                          "L1Hit/size=10KB/lib=otter",
-		"MissLoad/tier=local/size=100B/lib=accelerator":            "L1Hit/size=100B/lib=otter",
-		"L2Hit/size=100B/lib=accelerator-goredis":                  "L2Hit/size=100B/lib=goredis",
-		"L2HitParallel/procs=2/size=10KB/lib=accelerator-rueidis":  "L2HitParallel/procs=2/size=10KB/lib=rueidis",
-		"Batch/keys=half/size=100B/lib=accelerator-rueidis":        "Batch/keys=all-in-L2/size=100B/lib=rueidis",
-		"Zipf/tier=both/procs=2/size=100B/lib=accelerator-goredis": "L2Hit/size=100B/lib=goredis",
-	} {
-		if got := floorOf(name); got != want {
-			t.Errorf("floorOf(%s) = %s, want %s", name, got, want)
+// TestPairedRatioCancelsASlowRound: round 2 ran everything twice as slow; the
+// ratios taken round by round do not move.
+func TestPairedRatioCancelsASlowRound(t *testing.T) {
+	r := loadRaw(t, raw)
+	q := r.pairedRatio("L1Hit/size=100B/lib=accelerator", "L1Hit/size=100B/lib=sturdyc")
+	if !q.ok || q.n != 3 || q.median < 0.49 || q.median > 0.51 || q.hi > 0.51 {
+		t.Errorf("ratio = %+v, want 0.5 with every round near it", q)
+	}
+	if best, _ := r.bestPeer("L1Hit/size=100B"); best != "sturdyc" {
+		t.Errorf("best peer = %s", best)
+	}
+}
+
+func TestMedianCIIsBenchstats(t *testing.T) {
+	v := make([]float64, 16)
+	for i := range v {
+		v[i] = float64(i + 1)
+	}
+	lo, hi, ok := medianCI(v)
+	if !ok || lo != 4 || hi != 13 {
+		t.Errorf("16 samples: CI = [%v, %v], want the 4th and 13th", lo, hi)
+	}
+	if _, _, ok := medianCI(v[:5]); ok {
+		t.Error("5 samples: want no interval")
+	}
+	if lo, hi, _ := medianCI(v[:6]); lo != 1 || hi != 6 {
+		t.Errorf("6 samples: CI = [%v, %v], want the extremes", lo, hi)
+	}
+}
+
+func TestRewriteReplacesOnlyTheSections(t *testing.T) {
+	doc := "intro, quoting `<!-- bench:NAME -->`\n<!-- bench:a -->\nold\n<!-- /bench:a -->\nmiddle\n<!-- bench:b -->\n<!-- /bench:b -->\nend\n"
+	out, n, err := rewrite(doc, func(name string) (string, bool) { return "new " + name + "\n", true })
+	if err != nil || n != 2 {
+		t.Fatalf("rewrite: %d sections, %v", n, err)
+	}
+	want := "intro, quoting `<!-- bench:NAME -->`\n<!-- bench:a -->\n\nnew a\n\n<!-- /bench:a -->\nmiddle\n<!-- bench:b -->\n\nnew b\n\n<!-- /bench:b -->\nend\n"
+	if out != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+	again, _, _ := rewrite(out, func(name string) (string, bool) { return "new " + name + "\n", true })
+	if again != out {
+		t.Error("a second rewrite changed the page")
+	}
+	if _, _, err := rewrite("<!-- bench:a -->\n", func(string) (string, bool) { return "", true }); err == nil {
+		t.Error("an unclosed section: want an error")
+	}
+}
+
+func TestBenchPatternSelectsOneBenchmark(t *testing.T) {
+	got := benchPattern("L2Hit/size=100B/lib=accelerator-rueidis")
+	if got != `^BenchmarkL2Hit$/^size=100B$/^lib=accelerator-rueidis$` {
+		t.Errorf("pattern = %s", got)
+	}
+}
+
+func TestTablesInBothLanguagesHaveOneShape(t *testing.T) {
+	r := loadRaw(t, raw)
+	for _, s := range sectionNames {
+		en, zh := section(r, s, "en"), section(r, s, "zh")
+		if strings.Count(en, "\n") != strings.Count(zh, "\n") || strings.Count(en, "|") != strings.Count(zh, "|") {
+			t.Errorf("section %s: the languages differ in shape:\n%s\n%s", s, en, zh)
 		}
-	}
-}
-
-func TestTablesShowRatiosAgainstAccelerator(t *testing.T) {
-	var out bytes.Buffer
-	if err := writeTables(&out, parse(t, raw)); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"| jetcache | 600 ns | 9.68× |", "| otter (floor) | 50.0 ns | 0.81× |", "vs accelerator-goredis"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("tables lack %q:\n%s", want, out.String())
-		}
-	}
-}
-
-// TestCheckFailsOnRegression pins the gate: a ratio to the floor that grew by more
-// than the threshold fails, the same run against its own baseline passes.
-func TestCheckFailsOnRegression(t *testing.T) {
-	dir := t.TempDir()
-	rawPath := filepath.Join(dir, "raw.txt")
-	basePath := filepath.Join(dir, "baseline.json")
-	if err := os.WriteFile(rawPath, []byte(raw), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := export([]string{"-o", basePath, rawPath}); err != nil {
-		t.Fatal(err)
-	}
-	var b Baseline
-	data, _ := os.ReadFile(basePath)
-	if err := json.Unmarshal(data, &b); err != nil {
-		t.Fatal(err)
-	}
-	if e := b.Benchmarks["L1Hit/size=100B/lib=accelerator"]; e.Ratio != 1.24 || e.MinRatio != 1.2 {
-		t.Errorf("L1Hit entry = %+v, want ratio 1.24, min ratio 1.2", e)
-	}
-	if e := b.Benchmarks["Stampede/tier=both/size=100B/lib=accelerator-rueidis"]; e.Ratio != 0 || e.Metrics["loads/op"] != 1 {
-		t.Errorf("stampede entry = %+v, want no time ratio and loads/op 1", e)
-	}
-	if err := check([]string{"-baseline", basePath, rawPath}); err != nil {
-		t.Fatalf("check against its own baseline: %v", err)
-	}
-	slower := strings.ReplaceAll(raw, "  60.0 ns/op", "  80.0 ns/op")
-	slower = strings.ReplaceAll(slower, "  62.0 ns/op", "  82.0 ns/op")
-	if err := os.WriteFile(rawPath, []byte(slower), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := check([]string{"-baseline", basePath, rawPath}); !errors.Is(err, errRegression) {
-		t.Fatalf("check of a 32%% slower L1 hit = %v, want a regression", err)
-	}
-	if err := check([]string{"-baseline", basePath, "-threshold", "40", rawPath}); err != nil {
-		t.Fatalf("check with a 40%% threshold = %v, want none", err)
 	}
 }
