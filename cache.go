@@ -11,6 +11,11 @@
 //
 // Writes and deletes touch the layers the [Mode] names, L2 first.
 //
+// Entries can carry tags, given by a write ([WithTags]) or by the loader
+// ([EntryLoader]): [Cache.InvalidateTags] makes every entry with one of them a miss,
+// and [Cache.Clear] every entry of the area, on every instance, each in one round
+// trip whatever the number of entries (docs/tags.md).
+//
 // The zero [Options] gives a local-only cache; set [Options.Remote] (package
 // rueidisremote) for two levels, and [Options.Loader] / [Options.MLoader] to load
 // misses.
@@ -28,9 +33,12 @@ import "context"
 // installed; after concurrent writes of a key return, L1 holds what L2 holds, or
 // nothing. A read that overlaps a write may see either value, and a load may return
 // what the source holds before the writer's cache write lands. Batch operations are
-// linearizable key by key, not atomic across keys. Across instances the staleness of
-// L1 is bounded instead (see [Options.BroadcastInvalidation] and
-// docs/consistency.md).
+// linearizable key by key, not atomic across keys. [Cache.InvalidateTags] and
+// [Cache.Clear] act on every key they cover at once: a read that starts after one
+// returned does not return an entry that it covers and that was written, or whose
+// load began, before it was called. Across instances the staleness of L1 is bounded
+// instead (see [Options.BroadcastInvalidation], [Options.InvalidationMarkMaxAge],
+// docs/consistency.md and docs/tags.md).
 type Cache[K comparable, V any] struct {
 	c *cache[K, V]
 }

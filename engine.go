@@ -30,6 +30,7 @@ import (
 //	entry_ttl.go     entries with a TTL of their own (EntryLoader, WithTTL)
 //	lease.go         the load lease: one load per cluster for a cold key
 //	invalidation.go  the cross-instance invalidation bus
+//	marks.go         the invalidation marks of tags and Clear; tags.go their API
 //
 // docs/design.md describes the protocol and draws a key's states.
 
@@ -93,6 +94,9 @@ type cache[K comparable, V any] struct {
 	inv *invalidator[K, V]
 	// keyDecode turns remote key bytes back into keys; nil when the encoder cannot.
 	keyDecode func([]byte) (K, error)
+	// marks is what the instance knows of the area's invalidation clock and marks
+	// (tags and Clear, marks.go).
+	marks *markBook
 }
 
 // loaded is the result of loading or reading one key.
@@ -105,8 +109,11 @@ type loaded[V any] struct {
 	// ttl, when positive, is the entry's own freshness (from an EntryLoader or
 	// WithTTL), in place of the configured TTLs.
 	ttl time.Duration
-	// tags are the entry's tags (from an EntryLoader or WithTags).
+	// tags are the entry's tags (from an EntryLoader or WithTags), normalized.
 	tags []string
+	// stamp is the area's invalidation clock when the write or the load began, or
+	// what L2 recorded (marks.go).
+	stamp uint64
 }
 
 // staleCopy is an entry past its expiry but inside its stale window, kept by a read
@@ -168,6 +175,7 @@ func newCache[K comparable, V any](opts Options[K, V]) (*cache[K, V], error) {
 		}
 		c.lease = newLeaser(&cfg, c.remote)
 	}
+	c.marks = newMarkBook(c)
 	if cfg.BroadcastInvalidation {
 		c.inv = newInvalidator(c, cfg.pubsub())
 	}

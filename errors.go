@@ -29,6 +29,11 @@ var (
 	// value larger than [Options.MaxValueSize] once encoded: nothing of the write is
 	// stored, in either layer.
 	ErrValueTooLarge = errors.New("accelerator: value larger than MaxValueSize")
+	// ErrTagsUnsupported is returned by [Cache.InvalidateTags], [Cache.Clear] and a
+	// write with tags when the cache's L2 backend does not implement
+	// [backend.MarkStore], which keeps the invalidation marks (both Redis backends
+	// do). A loaded value that carries tags is then returned but not cached.
+	ErrTagsUnsupported = errors.New("accelerator: the remote backend cannot keep invalidation marks (backend.MarkStore): no tags, no Clear")
 )
 
 // PanicError is the error that callers waiting on a shared load receive when the
@@ -118,7 +123,7 @@ const (
 	// its invalidation message was not published.
 	ErrorKindBroadcast = "broadcast"
 	// ErrorKindUsage is the kind of a call the cache refused as a misuse:
-	// [ErrNilLoader], [ErrNoLoader].
+	// [ErrNilLoader], [ErrNoLoader], [ErrTagsUnsupported].
 	ErrorKindUsage = "usage"
 	// ErrorKindTooLarge is the kind of [ErrValueTooLarge]: a write refused because a
 	// value is larger than MaxValueSize once encoded.
@@ -131,7 +136,7 @@ const (
 //   - "" for nil;
 //   - "panic": a [*PanicError];
 //   - "closed": [ErrClosed];
-//   - "usage": [ErrNilLoader], [ErrNoLoader];
+//   - "usage": [ErrNilLoader], [ErrNoLoader], [ErrTagsUnsupported];
 //   - "too_large": [ErrValueTooLarge];
 //   - "broadcast": [ErrNotBroadcast], whatever made the publish fail;
 //   - "circuit_open": [ErrCircuitOpen], or the breaker opening;
@@ -154,7 +159,7 @@ func ErrorKind(err error) string {
 		return ErrorKindPanic
 	case errors.Is(err, ErrClosed):
 		return ErrorKindClosed
-	case errors.Is(err, ErrNilLoader), errors.Is(err, ErrNoLoader):
+	case errors.Is(err, ErrNilLoader), errors.Is(err, ErrNoLoader), errors.Is(err, ErrTagsUnsupported):
 		return ErrorKindUsage
 	case errors.Is(err, ErrValueTooLarge):
 		return ErrorKindTooLarge

@@ -110,6 +110,56 @@ func ExampleDisableLoad() {
 	// with load: 42 true
 }
 
+// Entries carry tags, from a write (WithTags) or from the loader (an EntryLoader);
+// InvalidateTag makes every entry with the tag a miss, on every instance, without
+// finding the entries.
+func ExampleCache_InvalidateTag() {
+	ctx := context.Background()
+	cache, _ := accelerator.New(accelerator.Options[string, string]{
+		Loader: accelerator.EntryLoaderFunc[string, string](func(ctx context.Context, key string) (accelerator.Loaded[string], error) {
+			fmt.Println("loading", key)
+			// The profile of a user depends on the user's organisation.
+			return accelerator.Loaded[string]{Value: "profile of " + key, Found: true, Tags: []string{"org:7"}}, nil
+		}),
+	})
+	defer cache.Close()
+
+	cache.Set(ctx, "org:7/name", "Acme", accelerator.WithTags("org:7"))
+	cache.Set(ctx, "org:8/name", "Initech", accelerator.WithTags("org:8"))
+	cache.Get(ctx, "user:42")
+
+	// Organisation 7 changed in the source of truth:
+	cache.InvalidateTag(ctx, "org:7")
+
+	_, found, _ := cache.Get(ctx, "org:7/name", accelerator.DisableLoad())
+	fmt.Println("org:7/name cached:", found)
+	v, _, _ := cache.Get(ctx, "org:8/name")
+	fmt.Println("org:8/name:", v)
+	v, _, _ = cache.Get(ctx, "user:42")
+	fmt.Println(v)
+	// Output:
+	// loading user:42
+	// org:7/name cached: false
+	// org:8/name: Initech
+	// loading user:42
+	// profile of user:42
+}
+
+// Clear empties the cache's area on every instance in one call, whatever the number
+// of entries: L1 is dropped, and the entries in L2 are misses from then on.
+func ExampleCache_Clear() {
+	ctx := context.Background()
+	cache, _ := accelerator.New(accelerator.Options[int, string]{Area: "prices"})
+	defer cache.Close()
+
+	cache.MSet(ctx, map[int]string{1: "9.99", 2: "19.99"})
+	cache.Clear(ctx)
+	got, _ := cache.MGet(ctx, []int{1, 2})
+	fmt.Println(len(got), "entries after Clear")
+	// Output:
+	// 0 entries after Clear
+}
+
 // LoadLease makes the instances that miss a cold key at the same moment load it once
 // in all: one takes a lease in Redis and loads, the others wait for its value to
 // appear in Redis (up to LoadLeaseWait), then load themselves if it has not. It costs

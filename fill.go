@@ -29,6 +29,13 @@ func (c *cache[K, V]) fill(ctx context.Context, items []fillItem[K, V]) (l2Until
 	if !c.cfg.CacheNullValue {
 		items = slices.DeleteFunc(items, func(it fillItem[K, V]) bool { return !it.r.found })
 	}
+	if !c.marks.supported() {
+		// Nothing could invalidate the tags: the values are returned, not cached.
+		items = slices.DeleteFunc(items, func(it fillItem[K, V]) bool { return len(it.r.tags) > 0 })
+	}
+	for i := range items {
+		items[i].r.tags = envelope.NormalizeTags(items[i].r.tags)
+	}
 	if len(items) == 0 {
 		return 0
 	}
@@ -217,7 +224,7 @@ func (c *cache[K, V]) localEntry(r loaded[V], remote deadline, epoch uint64) bac
 		limit := c.clock.NowNano() + int64(c.cfg.InvalidationGrace)
 		d.expireAt, d.staleUntil = min(d.expireAt, limit), min(d.staleUntil, limit)
 	}
-	e := backend.Entry[V]{ExpireAt: d.expireAt, StaleUntil: d.staleUntil, Epoch: epoch, Null: !r.found}
+	e := backend.Entry[V]{ExpireAt: d.expireAt, StaleUntil: d.staleUntil, Epoch: epoch, Null: !r.found, Tags: c.marks.meta(r.stamp, r.tags)}
 	if r.found {
 		e.Value = r.value
 	}
@@ -233,7 +240,7 @@ func (c *cache[K, V]) tombstoneTTL() time.Duration {
 // appendValue appends the L2 encoding of r (envelope and payload), to live until d,
 // to dst.
 func (c *cache[K, V]) appendValue(dst []byte, r loaded[V], d deadline) ([]byte, error) {
-	h := envelope.Header{Null: !r.found, ExpireAt: ceilMillis(d.expireAt), StaleUntil: ceilMillis(d.staleUntil)}
+	h := envelope.Header{Null: !r.found, ExpireAt: ceilMillis(d.expireAt), StaleUntil: ceilMillis(d.staleUntil), Stamp: r.stamp, Tags: r.tags}
 	dst = envelope.AppendHeader(dst, h)
 	if !r.found {
 		return dst, nil

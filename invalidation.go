@@ -50,7 +50,8 @@ type SubscriberState struct {
 	// arrived for the liveness window), "down" (the subscriber stayed down longer
 	// than InvalidationGrace), "gap" (a sender's sequence number skipped),
 	// "malformed" (a message could not be decoded), "undecodable-key", "flush"
-	// (another instance asked for it), and for server-assisted invalidation
+	// (another instance asked for it), "clear" (another instance called
+	// [Cache.Clear]), and for server-assisted invalidation
 	// "tracking-started", "tracking-lost", "tracking-silent" and "tracking-all" (the
 	// server invalidated every key).
 	Flushes map[string]uint64
@@ -81,9 +82,10 @@ type link struct {
 }
 
 // pendingBatch is the keys written by concurrent writers that the publisher sends
-// together.
+// together, and the tag and Clear messages waiting with them.
 type pendingBatch struct {
 	keys [][]byte
+	msgs []invmsg.Message // numbered when sent
 	done chan struct{}
 	err  error // set before done is closed
 }
@@ -205,6 +207,18 @@ func (inv *invalidator[K, V]) publish(ctx context.Context, keys []K) error {
 	if testUnorderedPublish.Load() {
 		return inv.publishUnordered(ctx, enc)
 	}
+	return inv.enqueue(ctx, enc, nil)
+}
+
+// publishMessage broadcasts a Tags or Clear message, numbered in turn with the
+// others, and waits as publish does.
+func (inv *invalidator[K, V]) publishMessage(ctx context.Context, m invmsg.Message) error {
+	m.Source = inv.id
+	return inv.enqueue(ctx, nil, &m)
+}
+
+// enqueue hands keys, or m, to the publisher and waits until they were published.
+func (inv *invalidator[K, V]) enqueue(ctx context.Context, enc [][]byte, m *invmsg.Message) error {
 	inv.pubMu.Lock()
 	if inv.pubClosed {
 		inv.pubMu.Unlock()
@@ -216,6 +230,9 @@ func (inv *invalidator[K, V]) publish(ctx context.Context, keys []K) error {
 		inv.pending = b
 	}
 	b.keys = append(b.keys, enc...)
+	if m != nil {
+		b.msgs = append(b.msgs, *m)
+	}
 	inv.pubMu.Unlock()
 	select {
 	case inv.wake <- struct{}{}:
@@ -265,7 +282,10 @@ func (inv *invalidator[K, V]) publisher(ctx context.Context) {
 		if b == nil {
 			continue
 		}
-		b.err = inv.sendKeys(ctx, b.keys)
+		b.err = inv.sendMessages(ctx, b.msgs)
+		if err := inv.sendKeys(ctx, b.keys); b.err == nil {
+			b.err = err
+		}
 		close(b.done)
 	}
 }
@@ -287,6 +307,19 @@ func (inv *invalidator[K, V]) sendKeys(ctx context.Context, keys [][]byte) error
 			errs = err
 		}
 		keys = keys[n:]
+	}
+	return errs
+}
+
+// sendMessages publishes the Tags and Clear messages of a batch, numbering each.
+func (inv *invalidator[K, V]) sendMessages(ctx context.Context, msgs []invmsg.Message) error {
+	var errs error
+	for i := range msgs {
+		inv.seq++
+		msgs[i].Seq = inv.seq
+		if err := inv.send(ctx, &msgs[i]); err != nil && errs == nil {
+			errs = err
+		}
 	}
 	return errs
 }
@@ -518,11 +551,17 @@ func (inv *invalidator[K, V]) handle(attempt uint64, ev backend.Event) {
 		inv.flush("gap")
 		return
 	}
-	if m.Kind == invmsg.Flush {
+	switch m.Kind {
+	case invmsg.Flush:
 		inv.flush("flush")
-		return
+	case invmsg.Tags:
+		inv.c.marks.learned(m.Tags, m.Clock)
+	case invmsg.Clear:
+		inv.c.marks.learned(nil, m.Clock)
+		inv.flush("clear")
+	default:
+		inv.apply(m.Keys)
 	}
-	inv.apply(m.Keys)
 }
 
 // handleTrack applies one tracking event.
@@ -582,6 +621,8 @@ func (inv *invalidator[K, V]) flushLocked(reason string) {
 		return
 	}
 	inv.c.flushLocal()
+	// Marks read before now may miss a Tags or Clear message that was lost.
+	inv.c.marks.stale()
 	inv.flushes[reason]++
 }
 

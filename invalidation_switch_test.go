@@ -5,5 +5,6 @@ package accelerator
 var (
 	SwitchUnorderedPublish = &testUnorderedPublish
 	SwitchNoSilenceRule    = &testNoSilenceRule
+	SwitchMarksNeverAge    = &testMarksNeverAge
 	SwitchTrackingKeepsL1  = &testTrackingKeepsL1
 )

@@ -58,10 +58,20 @@ func (j *loadJob[K, V]) Load(ctx context.Context) (loaded[V], error) {
 	if c.cas != nil && !j.g.seen.known {
 		j.g.seen = c.lookBeforeLoad(ctx, j.key)
 	}
+	// Stamped before the source is read (and before a lease is waited for): an
+	// invalidation that comes meanwhile makes the result a miss.
+	stamp := c.marks.stamp(ctx)
+	var r loaded[V]
+	var err error
 	if c.lease != nil && !j.refresh {
-		return c.loadLeased(ctx, j)
+		r, err = c.loadLeased(ctx, j)
+	} else {
+		r, err = c.callLoader(ctx, j.key, j.src)
 	}
-	return c.callLoader(ctx, j.key, j.src)
+	if !r.cached {
+		r.stamp = stamp
+	}
+	return r, err
 }
 
 func (j *loadJob[K, V]) Commit(ctx context.Context, r loaded[V], err error) (loaded[V], error) {
@@ -116,6 +126,8 @@ type mloadJob[K comparable, V any] struct {
 	results []loaded[V]
 	// asked are the positions of the keys passed to MLoad.
 	asked []int
+	// stamp is the area's invalidation clock before the source was read.
+	stamp uint64
 }
 
 // Load looks at L1 again first (a key whose load ended between the batch's reads and
@@ -146,12 +158,14 @@ func (j *mloadJob[K, V]) Load(ctx context.Context) ([]loaded[V], error) {
 		return j.results, nil
 	}
 	c.metrics.loadedKeys.Add(uint64(len(ask)))
+	j.stamp = c.marks.stamp(ctx)
 	m, err := c.callMLoader(ctx, ask, j.many)
 	if err != nil {
 		return nil, err
 	}
 	for _, i := range j.asked {
 		j.results[i] = m.of(j.keys[i])
+		j.results[i].stamp = j.stamp
 	}
 	return j.results, nil
 }
@@ -372,7 +386,8 @@ func (c *cache[K, V]) recheckLocal(key K, recheck bool) (loaded[V], bool) {
 		return loaded[V]{}, false
 	}
 	e, ok := c.local.Get(key)
-	if !ok || e.Epoch != c.epoch.Load() || e.ExpireAt <= c.clock.NowNano() {
+	// A tagged entry is left to the load: checking its marks is the reader's work.
+	if !ok || e.Epoch != c.epoch.Load() || e.ExpireAt <= c.clock.NowNano() || e.Tags != nil {
 		return loaded[V]{}, false
 	}
 	return loaded[V]{value: e.Value, found: !e.Null, cached: true}, true

@@ -105,6 +105,18 @@ type MetricsSnapshot struct {
 	// one is returned to its reader but not cached; a written one fails the write
 	// with [ErrValueTooLarge].
 	OversizedValues uint64 `metric:"oversized_values_total" unit:"{value}" help:"Values larger than MaxValueSize once encoded: loaded ones returned but not cached, written ones refused."`
+	// TagInvalidations counts the tags this instance invalidated
+	// ([Cache.InvalidateTags]).
+	TagInvalidations uint64 `metric:"tag_invalidations_total" unit:"{tag}" help:"Tags this instance invalidated (InvalidateTags)."`
+	// Clears counts the calls of [Cache.Clear] on this instance.
+	Clears uint64 `metric:"clears_total" unit:"{call}" help:"Calls of Clear on this instance."`
+	// MarkReads counts the reads of invalidation marks from Redis (each one round
+	// trip, for the marks of any number of tags).
+	MarkReads uint64 `metric:"mark_reads_total" unit:"{call}" help:"Reads of invalidation marks (tags, Clear) from Redis, one round trip each."`
+	// InvalidatedReads counts entries found fresh in L1 or L2 but read as misses
+	// because a tag of theirs was invalidated, or the area cleared, after they were
+	// written.
+	InvalidatedReads uint64 `metric:"invalidated_reads_total" unit:"{key}" help:"Entries found in L1 or L2 but read as misses because one of their tags was invalidated, or the area cleared, after they were written."`
 }
 
 // LocalHitRatio returns LocalHits / (LocalHits + LocalMisses), or 0 before any read.
@@ -145,6 +157,8 @@ type metrics struct {
 	leasesTaken, leaseFailures             atomic.Uint64
 	leaseWaits, leaseWaitHits              atomic.Uint64
 	leaseWaitTimeouts                      atomic.Uint64
+	tagInvalidations, clears               atomic.Uint64
+	markReads, invalidatedReads            atomic.Uint64
 }
 
 func newMetrics() *metrics {

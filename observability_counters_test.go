@@ -92,24 +92,24 @@ func TestCountersOfRemoteHitsMissesAndNullHits(t *testing.T) {
 		Loader: &countingLoader[string, string]{data: map[string]string{"a": "A"}},
 	}
 	writer := newCache(t, opts)
-	must(t, writer.Set(ctx, "s", "S"))
-	wantCounters(t, writer.MetricsSnapshot(), accelerator.MetricsSnapshot{})
+	must(t, writer.Set(ctx, "s", "S")) // the first write reads the invalidation clock to stamp it
+	wantCounters(t, writer.MetricsSnapshot(), accelerator.MetricsSnapshot{MarkReads: 1})
 
 	b := newCache(t, opts)
-	b.Get(ctx, "s") // L1 miss, L2 hit (fills L1)
+	b.Get(ctx, "s") // L1 miss, L2 hit checked against the clear mark, read once (fills L1)
 	b.Get(ctx, "s") // L1 hit
 	b.Get(ctx, "n") // L1 miss, L2 miss, load not found: a negative entry in both layers
 	b.Get(ctx, "a") // L1 miss, L2 miss, load found
 	wantCounters(t, counted(t, b.MetricsSnapshot()), accelerator.MetricsSnapshot{
 		LocalHits: 1, LocalMisses: 3, RemoteHits: 1, RemoteMisses: 2,
-		Loads: 2, LoadedKeys: 2, LoadFound: 1, LoadNotFound: 1,
+		Loads: 2, LoadedKeys: 2, LoadFound: 1, LoadNotFound: 1, MarkReads: 1,
 	})
 
 	c := newCache(t, opts)
-	c.Get(ctx, "n") // L1 miss, L2 null hit
+	c.Get(ctx, "n") // L1 miss, L2 null hit (and the marks read)
 	c.Get(ctx, "n") // L1 null hit
 	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
-		LocalHits: 1, LocalMisses: 1, RemoteHits: 1, NullHits: 2,
+		LocalHits: 1, LocalMisses: 1, RemoteHits: 1, NullHits: 2, MarkReads: 1,
 	})
 }
 
@@ -120,11 +120,11 @@ func TestCountersOfBatchReadsAndBatchLoads(t *testing.T) {
 		Area: "batch", Remote: newRemote(t, srv.URL()), Loader: ld, MLoader: ld,
 	})
 	ctx := context.Background()
-	c.MGet(ctx, []string{"a", "b", "c", "a"}) // 3 distinct keys: L1 and L2 misses, one MLoad
+	c.MGet(ctx, []string{"a", "b", "c", "a"}) // 3 distinct keys: L1 and L2 misses, one MLoad (stamped: one mark read)
 	c.MGet(ctx, []string{"a", "b", "c"})      // a, b from L1; c misses both and is loaded again
 	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
 		LocalHits: 2, LocalMisses: 4, RemoteMisses: 4,
-		MLoads: 2, LoadedKeys: 4, LoadFound: 2, LoadNotFound: 2,
+		MLoads: 2, LoadedKeys: 4, LoadFound: 2, LoadNotFound: 2, MarkReads: 1,
 	})
 }
 
@@ -135,9 +135,9 @@ func TestCountersOfDecodeErrors(t *testing.T) {
 		Loader: &countingLoader[string, string]{data: map[string]string{"k": "K"}},
 	})
 	srv.Do(t, "SET", "dec:k", "\x00\x01garbage")
-	c.Get(context.Background(), "k") // L1 miss, L2 undecodable (a miss), load found, overwritten
+	c.Get(context.Background(), "k") // L1 miss, L2 undecodable (a miss), load found (stamped), overwritten
 	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
-		LocalMisses: 1, RemoteMisses: 1, DecodeErrors: 1, Loads: 1, LoadedKeys: 1, LoadFound: 1,
+		LocalMisses: 1, RemoteMisses: 1, DecodeErrors: 1, Loads: 1, LoadedKeys: 1, LoadFound: 1, MarkReads: 1,
 	})
 }
 
@@ -148,13 +148,14 @@ func TestCountersOfRemoteErrors(t *testing.T) {
 		Loader: &countingLoader[string, string]{data: map[string]string{"k": "K"}},
 	})
 	srv.Kill()
-	// L1 miss, failed L2 read, load, failed L2 write-back, L1 filled.
+	// L1 miss, failed L2 read, failed read of the invalidation clock (to stamp the
+	// load), load, failed L2 write-back, L1 filled.
 	if _, _, err := c.Get(context.Background(), "k"); err != nil {
 		t.Fatal(err)
 	}
 	c.Get(context.Background(), "k") // L1 hit
 	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
-		LocalHits: 1, LocalMisses: 1, RemoteErrors: 2, Loads: 1, LoadedKeys: 1, LoadFound: 1,
+		LocalHits: 1, LocalMisses: 1, RemoteErrors: 3, MarkReads: 1, Loads: 1, LoadedKeys: 1, LoadFound: 1,
 	})
 }
 
@@ -166,10 +167,10 @@ func TestCountersOfTheCircuitBreaker(t *testing.T) {
 	})
 	srv.Kill()
 	ctx := context.Background()
-	c.Get(ctx, "a") // L2 read and write-back fail: two failures open the breaker
-	c.Get(ctx, "b") // L2 read and write-back rejected at once
+	c.Get(ctx, "a") // L2 read and clock read fail: two failures open the breaker; write-back rejected
+	c.Get(ctx, "b") // L2 read, clock read and write-back rejected at once
 	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
-		LocalMisses: 2, RemoteErrors: 2, BreakerOpens: 1, RemoteRejected: 2,
+		LocalMisses: 2, RemoteErrors: 2, BreakerOpens: 1, RemoteRejected: 4, MarkReads: 2,
 		Loads: 2, LoadedKeys: 2, LoadFound: 2,
 	})
 }
@@ -305,7 +306,7 @@ func TestCountersOfOversizedValues(t *testing.T) {
 		t.Fatalf("Get of an oversized load = %d bytes, %v; want the value", len(v), err)
 	}
 	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
-		LocalMisses: 1, RemoteMisses: 1, Loads: 1, LoadedKeys: 1, LoadFound: 1, OversizedValues: 2,
+		LocalMisses: 1, RemoteMisses: 1, Loads: 1, LoadedKeys: 1, LoadFound: 1, OversizedValues: 2, MarkReads: 1,
 	})
 }
 
@@ -326,6 +327,7 @@ func TestEveryCounterIsDrivenByAScenario(t *testing.T) {
 		TestCountersOfStaleServed(t)
 		TestCountersOfRefreshAhead(t)
 		TestCountersOfOversizedValues(t)
+		TestCountersOfTagsAndClear(t)
 		TestCountersOfLoadLeases(t)
 	})
 	invalidation := map[string]bool{
@@ -342,4 +344,19 @@ func TestEveryCounterIsDrivenByAScenario(t *testing.T) {
 			t.Errorf("no scenario moves %s", f.Name)
 		}
 	}
+}
+
+func TestCountersOfTagsAndClear(t *testing.T) {
+	c := newLocal(t, accelerator.Options[string, string]{})
+	ctx := context.Background()
+	must(t, c.Set(ctx, "a", "A", accelerator.WithTags("t")))
+	must(t, c.Set(ctx, "b", "B"))
+	must(t, c.InvalidateTags(ctx, "t", "u")) // two tags
+	c.Get(ctx, "a")                          // found in L1, invalidated: a miss
+	c.Get(ctx, "b")                          // untagged: a hit
+	must(t, c.Clear(ctx))                    // drops L1
+	c.Get(ctx, "b")                          // a miss
+	wantCounters(t, counted(t, c.MetricsSnapshot()), accelerator.MetricsSnapshot{
+		LocalHits: 1, LocalMisses: 2, TagInvalidations: 2, Clears: 1, InvalidatedReads: 1, LocalFlushes: 1,
+	})
 }

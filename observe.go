@@ -16,6 +16,11 @@ const (
 	OpLoad   Op = "cache.load"
 	OpMLoad  Op = "cache.mload"
 	OpWarmup Op = "cache.warmup"
+	// OpInvalidateTags is [Cache.InvalidateTags] (and InvalidateTag); its key count is
+	// the number of tags.
+	OpInvalidateTags Op = "cache.invalidate_tags"
+	// OpClear is [Cache.Clear].
+	OpClear Op = "cache.clear"
 )
 
 // Layer says which layer answered a read.

@@ -30,6 +30,7 @@ const (
 
 	DefaultInvalidationPingInterval = time.Second
 	DefaultInvalidationGrace        = time.Second
+	DefaultInvalidationMarkMaxAge   = time.Second
 )
 
 // RefreshPolicy chooses when refresh-ahead reloads an entry inside its window.
@@ -244,6 +245,16 @@ type Options[K comparable, V any] struct {
 	// down: L1 is dropped once it has been down that long, and entries written
 	// meanwhile live no longer. Default [DefaultInvalidationGrace].
 	InvalidationGrace time.Duration
+	// InvalidationMarkMaxAge bounds how long an instance uses an invalidation mark
+	// (a tag's, or the area's clear mark; see [Cache.InvalidateTags] and
+	// [Cache.Clear]) that it read from Redis: a mark read longer ago is read again
+	// before an entry that depends on it is served, and an entry whose marks cannot
+	// be read is not served. So every instance honours an InvalidateTags at most this
+	// long after it returned, whatever happened to its message, and a Clear as soon
+	// as its L1 is dropped (see docs/tags.md). Marks are read again in the
+	// background once half of it has passed, so that busy readers rarely wait.
+	// Default [DefaultInvalidationMarkMaxAge].
+	InvalidationMarkMaxAge time.Duration
 	// DisableFillGuard turns off what makes fills lose to invalidations: the per-key
 	// generations that keep a load that started before an invalidation from
 	// installing its result in L1, and, with a backend that implements
@@ -306,6 +317,7 @@ func (o *Options[K, V]) resolve() (config[K, V], error) {
 	c.BreakerBackoff = orDefault(c.BreakerBackoff, DefaultBreakerBackoff)
 	c.InvalidationPingInterval = orDefault(c.InvalidationPingInterval, DefaultInvalidationPingInterval)
 	c.InvalidationGrace = orDefault(c.InvalidationGrace, DefaultInvalidationGrace)
+	c.InvalidationMarkMaxAge = orDefault(c.InvalidationMarkMaxAge, DefaultInvalidationMarkMaxAge)
 	if c.RefreshBeta == 0 {
 		c.RefreshBeta = DefaultRefreshBeta
 	}
@@ -378,6 +390,7 @@ func (c *config[K, V]) validateSigns(bad func(string, ...any)) {
 		{"InvalidationPingInterval", c.InvalidationPingInterval}, {"InvalidationGrace", c.InvalidationGrace},
 		{"MinLoaderTTL", c.MinLoaderTTL}, {"MaxLoaderTTL", c.MaxLoaderTTL},
 		{"LoadLease", c.LoadLease}, {"LoadLeaseWait", c.LoadLeaseWait},
+		{"InvalidationMarkMaxAge", c.InvalidationMarkMaxAge},
 	} {
 		if d.v < 0 {
 			bad("%s is negative (%v)", d.name, d.v)

@@ -170,13 +170,14 @@ var errorKinds = map[string]struct {
 	err  error
 	want string
 }{
-	"ErrClosed":        {accelerator.ErrClosed, accelerator.ErrorKindClosed},
-	"ErrLoaderTimeout": {fmt.Errorf("%w (after 1s)", accelerator.ErrLoaderTimeout), accelerator.ErrorKindTimeout},
-	"ErrNoLoader":      {accelerator.ErrNoLoader, accelerator.ErrorKindUsage},
-	"ErrCircuitOpen":   {accelerator.ErrCircuitOpen, accelerator.ErrorKindCircuitOpen},
-	"ErrRemoteTimeout": {fmt.Errorf("%w: x", accelerator.ErrRemoteTimeout), accelerator.ErrorKindTimeout},
-	"ErrNilLoader":     {accelerator.ErrNilLoader, accelerator.ErrorKindUsage},
-	"ErrValueTooLarge": {fmt.Errorf("%w: 1 of 1 values", accelerator.ErrValueTooLarge), accelerator.ErrorKindTooLarge},
+	"ErrClosed":          {accelerator.ErrClosed, accelerator.ErrorKindClosed},
+	"ErrLoaderTimeout":   {fmt.Errorf("%w (after 1s)", accelerator.ErrLoaderTimeout), accelerator.ErrorKindTimeout},
+	"ErrNoLoader":        {accelerator.ErrNoLoader, accelerator.ErrorKindUsage},
+	"ErrCircuitOpen":     {accelerator.ErrCircuitOpen, accelerator.ErrorKindCircuitOpen},
+	"ErrRemoteTimeout":   {fmt.Errorf("%w: x", accelerator.ErrRemoteTimeout), accelerator.ErrorKindTimeout},
+	"ErrNilLoader":       {accelerator.ErrNilLoader, accelerator.ErrorKindUsage},
+	"ErrValueTooLarge":   {fmt.Errorf("%w: 1 of 1 values", accelerator.ErrValueTooLarge), accelerator.ErrorKindTooLarge},
+	"ErrTagsUnsupported": {accelerator.ErrTagsUnsupported, accelerator.ErrorKindUsage},
 	// A publish that failed on a connection error, as the cache returns it.
 	"ErrNotBroadcast": {fmt.Errorf("%w: %w", accelerator.ErrNotBroadcast, errors.New("dial tcp: connection refused")), accelerator.ErrorKindBroadcast},
 	"PanicError":      {&accelerator.PanicError{Value: "boom"}, accelerator.ErrorKindPanic},

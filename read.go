@@ -50,7 +50,9 @@ const (
 
 // readLocal reads key from L1 and counts the hit or the miss (negative hits included).
 // The entry is the default store's own, which must not be modified, or, from another
-// L1, a copy in buf; it is nil when L1 has none.
+// L1, a copy in buf; it is nil when L1 has none. A tagged entry whose tag was
+// invalidated, or one that cannot be checked now, is a miss, without a stale copy
+// (tagsHold).
 func (c *cache[K, V]) readLocal(key K, now int64, buf *backend.Entry[V]) (*backend.Entry[V], localState) {
 	var e *backend.Entry[V]
 	var ok bool
@@ -60,7 +62,7 @@ func (c *cache[K, V]) readLocal(key K, now int64, buf *backend.Entry[V]) (*backe
 		*buf, ok = c.local.Get(key)
 		e = buf
 	}
-	if !ok || e.Epoch != c.epoch.Load() {
+	if !ok || e.Epoch != c.epoch.Load() || e.Tags != nil && !c.tagsHold(e.Tags, e.Deadline(), now) {
 		c.metrics.localMisses.Inc()
 		return nil, localMissing
 	}
@@ -76,6 +78,14 @@ func (c *cache[K, V]) readLocal(key K, now int64, buf *backend.Entry[V]) (*backe
 		return e, localStale
 	}
 	return nil, localMissing
+}
+
+// tagsHold reports whether a tagged L1 entry may be served (or kept as a stale copy):
+// it is still in its stale window, and no invalidation came after it (marks.go). A
+// read of its marks, when they are due, is bounded by RemoteTimeout rather than by the
+// reader's context, which the L1 hit path does not carry.
+func (c *cache[K, V]) tagsHold(t *backend.Tags, deadline, now int64) bool {
+	return deadline > now && c.marks.holds(context.Background(), t.Stamp, t.Names, t.Marks, false)
 }
 
 // localSet writes e for key into L1, directly into the default store when it is the
@@ -248,12 +258,14 @@ func (c *cache[K, V]) lookupRemote(ctx context.Context, res *lookupResult[K, V],
 	if err != nil {
 		return err
 	}
+	marksRead := c.prefetchMarks(ctx, data)
 	now := c.clock.NowNano()
 	still, guards := res.missing[:0], res.guards[:0]
 	for i, k := range res.missing {
 		g := res.guards[i]
 		var rr remoteRead[V]
 		c.received(data[i], &rr)
+		c.checkMarksAfter(ctx, &rr, data[i], marksRead)
 		c.countRemote(&rr)
 		g.seen = rr.seen
 		switch {

@@ -41,6 +41,7 @@ func (c *cache[K, V]) readKey(ctx context.Context, key K) (rr remoteRead[V], err
 			return rr, err
 		}
 		c.received(data, &rr)
+		c.checkMarks(ctx, &rr, data)
 		return rr, nil
 	}
 	g := c.guardOf(key)
@@ -49,10 +50,70 @@ func (c *cache[K, V]) readKey(ctx context.Context, key K) (rr remoteRead[V], err
 		return rr, err
 	}
 	c.received(data, &rr)
+	c.checkMarks(ctx, &rr, data)
 	if rr.hit {
 		c.installFill(key, c.localEntry(rr.r, rr.life, g.epoch), g)
 	}
 	return rr, nil
+}
+
+// checkMarks turns an entry read from L2 (a fresh one or a stale copy) into a miss when
+// a tag of its, or the area's clear mark, was raised after its stamp, or when the
+// marks it depends on cannot be read (marks.go). The fill of the load that follows
+// then replaces it in L2.
+func (c *cache[K, V]) checkMarks(ctx context.Context, rr *remoteRead[V], data []byte) {
+	if c.marks.mode != marksRemote || !rr.hit && !rr.stale {
+		return
+	}
+	r := &rr.r
+	if c.marks.holds(ctx, r.stamp, r.tags, c.marks.cells(r.tags), true) {
+		return
+	}
+	c.dropRemoteRead(rr, data)
+}
+
+// prefetchMarks reads, in one call, the marks that the values of a batch read from L2
+// depend on and that are due, so that checkMarksAfter checks them one by one without
+// a round trip each. It reports whether the marks could be read.
+func (c *cache[K, V]) prefetchMarks(ctx context.Context, data [][]byte) bool {
+	if c.marks.mode != marksRemote {
+		return true
+	}
+	var refs []markRef
+	values := false
+	for _, d := range data {
+		if d == nil {
+			continue
+		}
+		h, _, err := envelope.Decode(d, c.cfg.MaxValueSize)
+		if err != nil || h.Tombstone {
+			continue
+		}
+		values = true
+		if len(h.Tags) > 0 {
+			refs = append(refs, refsOf(c.marks.tagKey, h.Tags, c.marks.cells(h.Tags))...)
+		}
+	}
+	return !values || c.marks.refresh(ctx, refs) == nil
+}
+
+// checkMarksAfter is checkMarks after prefetchMarks: when the marks could not be
+// read, the entry is a miss without another try.
+func (c *cache[K, V]) checkMarksAfter(ctx context.Context, rr *remoteRead[V], data []byte, marksRead bool) {
+	if !marksRead && c.marks.mode == marksRemote && (rr.hit || rr.stale) {
+		c.dropRemoteRead(rr, data)
+		return
+	}
+	c.checkMarks(ctx, rr, data)
+}
+
+// dropRemoteRead makes rr a miss with nothing to serve; a compare-and-set fill will
+// replace what L2 holds.
+func (c *cache[K, V]) dropRemoteRead(rr *remoteRead[V], data []byte) {
+	rr.hit, rr.r, rr.stale = false, loaded[V]{}, false
+	if c.cas != nil {
+		rr.seen = l2Seen{known: true, sum: sha1Hex(data)}
+	}
 }
 
 // readRemote reads key from L2, sharing the read with the readers of key that miss L1
@@ -102,6 +163,7 @@ func decodeRemote[V any](data []byte, maxSize int, cd codec.Codec[V], now int64,
 	if !fresh && rr.life.staleUntil <= now {
 		return
 	}
+	rr.r.tags, rr.r.stamp = h.Tags, h.Stamp
 	if rr.r.found = !h.Null; rr.r.found {
 		// The codec is an interface: what it decodes into escapes, and only the
 		// value should, not rr.

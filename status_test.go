@@ -57,6 +57,7 @@ func TestStatusOfALocalCache(t *testing.T) {
 		"Clock": "", "Tracer": "", "Logger": "", "BroadcastInvalidation": false, "PubSub": "",
 		"InvalidationPingInterval": accelerator.DefaultInvalidationPingInterval,
 		"InvalidationGrace":        accelerator.DefaultInvalidationGrace, "DisableFillGuard": false,
+		"InvalidationMarkMaxAge": accelerator.DefaultInvalidationMarkMaxAge,
 		// A local cache: MaxLoaderTTL is LocalTTL; MinLoaderTTL twice RefreshAhead.
 		"MinLoaderTTL": 20 * time.Second, "MaxLoaderTTL": accelerator.DefaultLocalTTL,
 		"LoadLease": time.Duration(0), "LoadLeaseWait": time.Duration(0),
@@ -296,9 +297,11 @@ func TestErrorKind(t *testing.T) {
 func TestErrorKindOfRealFailures(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
+	// Three failures open the breaker: the frozen read, then the Set's read of the
+	// invalidation clock (to stamp its value) and its write.
 	c := newCache(t, accelerator.Options[string, string]{
 		Remote: newRemote(t, srv.URL()), RemoteTimeout: 100 * time.Millisecond,
-		BreakerFailures: 2, BreakerBackoff: time.Minute, Logger: quiet,
+		BreakerFailures: 3, BreakerBackoff: time.Minute, Logger: quiet,
 	})
 	srv.Stop(t) // killed when the test ends, even stopped
 	_, _, err := c.Get(ctx, "k")
@@ -355,8 +358,10 @@ func TestFailureLogRecordsCarryOpResultLatencyAndErrorKind(t *testing.T) {
 		}
 		records[attrs["kind"].String()] = attrs
 	}
-	if len(h.records) != 2 || len(records) != 2 {
-		t.Fatalf("%d records of kinds %v, want one remote get and one load", len(h.records), records)
+	// The third kind: each load first tries to read the invalidation clock it is
+	// stamped with (docs/tags.md).
+	if len(h.records) != 3 || len(records) != 3 || records["remote read-marks"] == nil {
+		t.Fatalf("%d records of kinds %v, want one remote get, one remote read-marks and one load", len(h.records), records)
 	}
 	get := records["remote get"]
 	if get["area"].String() != "logged" || get["op"].String() != "remote.get" || get["result"].String() != "error" ||

@@ -3,7 +3,6 @@ package accelerator
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/accelerator-go/accelerator/backend"
 	"github.com/accelerator-go/accelerator/internal/envelope"
@@ -35,7 +34,8 @@ func (c *cache[K, V]) del(ctx context.Context, op Op, keys []K) error {
 // If the L2 write fails, the keys are dropped from L1 and the error returned, so that
 // L1 never holds what L2 may not. A value larger than MaxValueSize (encoded, in the
 // modes with L2) fails the whole write with ErrValueTooLarge before anything is
-// stored. ws holds the write's options (tags, TTL).
+// stored. ws holds the write's options (tags, TTL). The values are stamped with the
+// area's invalidation clock as the write begins (marks.go).
 func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V, ws writeSettings) (err error) {
 	if c.closed.Load() {
 		return ErrClosed
@@ -45,9 +45,19 @@ func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V, ws
 	if len(keys) == 0 {
 		return nil
 	}
+	var proto loaded[V] // what every value of the write shares: found, TTL, tags, stamp
+	if values != nil {
+		proto = loaded[V]{found: true, ttl: ws.ttl, tags: envelope.NormalizeTags(ws.tags)}
+		if len(proto.tags) > 0 && !c.marks.supported() {
+			return ErrTagsUnsupported
+		}
+		if len(proto.tags) > 0 || c.remote != nil {
+			proto.stamp = c.marks.stamp(ctx)
+		}
+	}
 	var enc encodedWrite
 	if values != nil && c.remote != nil {
-		if enc, err = c.encodeWrite(values, ws.ttl); err != nil {
+		if enc, err = c.encodeWrite(values, proto); err != nil {
 			return err
 		}
 	}
@@ -68,7 +78,9 @@ func (c *cache[K, V]) write(ctx context.Context, op Op, keys []K, values []V, ws
 				c.local.Delete(k)
 				continue
 			}
-			c.localSet(k, c.localEntry(loaded[V]{value: values[i], found: true, ttl: ws.ttl}, enc.lifeOf(i), epoch))
+			r := proto
+			r.value = values[i]
+			c.localSet(k, c.localEntry(r, enc.lifeOf(i), epoch))
 		}
 	}
 	c.unlock(l, keys)
@@ -105,13 +117,15 @@ func (e encodedWrite) lifeOf(i int) deadline {
 	return e.life[i]
 }
 
-// encodeWrite encodes the values of a write, with the write's own TTL (zero for
-// none), or fails with ErrValueTooLarge.
-func (c *cache[K, V]) encodeWrite(values []V, ttl time.Duration) (encodedWrite, error) {
+// encodeWrite encodes the values of a write, each with what proto holds besides the
+// value (the write's own TTL, zero for none; its tags and stamp), or fails with
+// ErrValueTooLarge.
+func (c *cache[K, V]) encodeWrite(values []V, proto loaded[V]) (encodedWrite, error) {
 	results := make([]loaded[V], len(values))
 	enc := encodedWrite{idx: make([]int, len(values)), life: make([]deadline, len(values))}
 	for i, v := range values {
-		results[i] = loaded[V]{value: v, found: true, ttl: ttl}
+		results[i] = proto
+		results[i].value = v
 		enc.idx[i] = i
 	}
 	var tooBig []int

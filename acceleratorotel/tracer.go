@@ -64,8 +64,8 @@ func WithErrorMessages() TracerOption {
 
 // NewTracer returns an [accelerator.Tracer] that records each traced cache operation
 // as a span of tp, named after the operation (cache.get, cache.mget, cache.set,
-// cache.mset, cache.del, cache.mdel, cache.load, cache.mload, cache.warmup), with the
-// attributes above. Loads started by a read are children of its span. Set it as
+// cache.mset, cache.del, cache.mdel, cache.load, cache.mload, cache.warmup,
+// cache.invalidate_tags, cache.clear), with the attributes above. Loads started by a read are children of its span. Set it as
 // [accelerator.Options.Tracer].
 //
 // Reads answered by L1 are not traced (see [accelerator.Tracer]); they cost nothing

@@ -11,6 +11,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,32 @@ type Entry[V any] struct {
 	Epoch uint64
 	// Null marks a negative-cache entry: the source of truth had no value.
 	Null bool
+	// Tags is what the cache needs to tell whether a tagged entry was invalidated
+	// since it was written; nil for an untagged entry. A Local stores the pointer
+	// with the entry and returns it unchanged; it never reads or writes through it.
+	Tags *Tags
+}
+
+// Tags describes the tags of an L1 entry (see docs/tags.md).
+type Tags struct {
+	// Stamp is the area's invalidation clock as the cache knew it when the entry was
+	// written, or when the load that produced it began.
+	Stamp uint64
+	// Names are the entry's tags, sorted, without duplicates.
+	Names []string
+	// Marks are the cache's view of the invalidation mark of each name, in the
+	// order of Names, shared by every entry that carries the tag.
+	Marks []*Mark
+}
+
+// Mark is an instance's view of one invalidation mark: the entries stamped before it
+// are misses. Only the cache reads and writes it.
+type Mark struct {
+	// Value is the highest value of the mark the instance knows; it never goes down.
+	Value atomic.Uint64
+	// Fetched is when the last read of the mark from the remote store was sent, in
+	// Unix nanoseconds of the cache's clock; 0 when it never was.
+	Fetched atomic.Int64
 }
 
 // Deadline returns the time after which the backend may drop the entry: the later of
@@ -139,6 +166,41 @@ type CompareAndSetter interface {
 	// CompareAndSet writes each item whose key holds the expected value, in one
 	// round trip per server, and reports for each item whether it was written.
 	CompareAndSet(ctx context.Context, items []CASItem) ([]bool, error)
+}
+
+// Marks names the keys of one call of a [MarkStore]: an area's logical invalidation
+// clock, its reset mark, and the marks to read or raise. They must share one Redis
+// Cluster hash slot (the cache lays them out so).
+type Marks struct {
+	// Clock is the key of the clock.
+	Clock string
+	// Reset is the key of the mark that is raised to the clock whenever the clock
+	// has to be created (the area's clear mark).
+	Reset string
+	// Keys are the keys of the marks to read or raise; Reset may be among them.
+	Keys []string
+	// TTL is how long a mark the call writes is kept; it is always positive.
+	TTL time.Duration
+	// Floor is, for RaiseMarks, a clock value the new one must exceed; 0 for none.
+	Floor uint64
+}
+
+// MarkStore is implemented by remote backends that can keep the invalidation marks
+// of tags and Clear (see docs/tags.md): per area a logical clock, which only goes up,
+// and marks, each a value the clock once had, changed by atomic scripts (both Redis
+// backends run those of internal/markscript). Without it, a cache with L2 has no
+// tags and no Clear.
+type MarkStore interface {
+	// ReadMarks returns the clock and the value of each mark of m.Keys, in order (0
+	// for an absent mark), in one round trip. When the clock is absent (a new area,
+	// or a store that lost its keys) it first creates it, at the store's time in
+	// microseconds, and raises m.Reset to it.
+	ReadMarks(ctx context.Context, m Marks) (clock uint64, marks []uint64, err error)
+	// RaiseMarks moves the clock to a new value g, above its current value, the
+	// store's time in microseconds and m.Floor, raises every mark of m.Keys to at
+	// least g (and m.Reset, when the clock had to be created), each kept for m.TTL,
+	// and returns g; atomically, in one round trip.
+	RaiseMarks(ctx context.Context, m Marks) (uint64, error)
 }
 
 // Leaser is implemented by remote backends that can hold a short lease on a key: a

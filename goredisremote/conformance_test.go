@@ -9,7 +9,8 @@ import (
 	"github.com/accelerator-go/accelerator/backendtest"
 )
 
-// TestConformance runs the backendtest suites (Remote, PubSub, CompareAndSetter, Leaser) against each client type New knows:
+// TestConformance runs the backendtest suites (Remote, PubSub, CompareAndSetter,
+// Leaser, MarkStore) against each client type New knows:
 // a standalone server, a 3-master Redis Cluster and a Ring of two servers. One
 // server (or cluster) is shared by the subtests of each, as the suites allow.
 func TestConformance(t *testing.T) {
@@ -44,6 +45,9 @@ func TestConformance(t *testing.T) {
 			})
 			t.Run("Leaser", func(t *testing.T) {
 				backendtest.TestLeaser(t, func(*testing.T) (backend.Leaser, backend.Remote) { return r, r })
+			})
+			t.Run("MarkStore", func(t *testing.T) {
+				backendtest.TestMarkStore(t, func(*testing.T) (backend.MarkStore, backend.Remote) { return r, r })
 			})
 		})
 	}

@@ -35,9 +35,10 @@ func aclRules(t *testing.T, s *redistest.Server, password, prefix string, topolo
 	rules := []string{
 		"reset", "on", ">" + password, "~" + prefix + "*", "&" + prefix + "*", "-@all",
 		// the backend's commands; EVAL runs the compare-and-set script of the cache's
-		// fill guard (GET and SET inside it are checked against the rules too), and
-		// GETRANGE is the cache's bounded read
-		"+get", "+mget", "+getrange", "+set", "+del", "+eval", "+publish", "+subscribe", "+unsubscribe",
+		// fill guard and the scripts of the invalidation marks (GET, SET and TIME
+		// inside them are checked against the rules too), and GETRANGE is the cache's
+		// bounded read
+		"+get", "+mget", "+getrange", "+set", "+del", "+eval", "+time", "+publish", "+subscribe", "+unsubscribe",
 		// rueidis: its keep-alive, and the probe that tells a cluster from a single
 		// server on connect (SLOTS before Redis 8, SHARDS from 8 on)
 		"+ping", "+cluster|slots", "+cluster|shards",

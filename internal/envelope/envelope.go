@@ -6,18 +6,23 @@
 //	byte 0      magic 0xAC
 //	byte 1      format version, 1
 //	byte 2      flags: bit 0 null, bit 1 has StaleUntil, bit 2 has Version, bit 3
-//	            tombstone;
+//	            tombstone, bit 4 has Stamp, bit 5 has Tags;
 //	            any other bit set is an error
 //	uvarint     ExpireAt, Unix milliseconds
 //	uvarint     StaleUntil, Unix milliseconds, present only with flag bit 1
 //	uvarint     Version, present only with flag bit 2
+//	uvarint     Stamp, the area's invalidation clock, present only with flag bit 4
+//	tags        present only with flag bit 5: a uvarint count, then for each tag a
+//	            uvarint length and the tag's bytes; at least one tag, none empty, in
+//	            strictly increasing byte order
 //	payload     the codec's bytes, up to the end; empty when the null flag is set
 //
 // Uvarints are those of [encoding/binary]. The encoding is canonical: [AppendHeader]
 // writes the one form that [Decode] accepts for a given [Header], so decoding and
 // re-encoding any accepted input gives back the same bytes. In particular Decode
 // rejects varints with redundant continuation bytes, an optional field that is flagged
-// but zero, and times beyond the int64 range.
+// but zero (an empty tag list included), times beyond the int64 range, and tags that
+// are empty, repeated or out of order.
 //
 // A new layout gets a new format version: Decode reports [ErrUnknownVersion] rather
 // than guessing, so that a rolling deployment treats the other version's entries as
@@ -29,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 const (
@@ -36,8 +42,10 @@ const (
 	Magic = 0xAC
 	// FormatVersion is the layout version that this package writes and reads.
 	FormatVersion = 1
-	// MaxHeaderLen is the longest header that [AppendHeader] writes.
-	MaxHeaderLen = 3 + 3*binary.MaxVarintLen64
+	// MaxHeaderLen is the longest header that [AppendHeader] writes for a Header
+	// without tags; the tags add their bytes and a varint for each, and one for
+	// their count.
+	MaxHeaderLen = 3 + 4*binary.MaxVarintLen64
 )
 
 const (
@@ -45,7 +53,9 @@ const (
 	flagStale   = 1 << 1
 	flagVersion = 1 << 2
 	flagTomb    = 1 << 3
-	knownFlags  = flagNull | flagStale | flagVersion | flagTomb
+	flagStamp   = 1 << 4
+	flagTags    = 1 << 5
+	knownFlags  = flagNull | flagStale | flagVersion | flagTomb | flagStamp | flagTags
 )
 
 // Errors that [Decode] returns, possibly wrapped with details; test them with
@@ -72,6 +82,7 @@ var (
 	errZero        = fmt.Errorf("%w: optional field flagged but zero", ErrCorrupt)
 	errStaleEarly  = fmt.Errorf("%w: StaleUntil before ExpireAt", ErrCorrupt)
 	errNullPayload = fmt.Errorf("%w: null with a payload", ErrCorrupt)
+	errTagOrder    = fmt.Errorf("%w: tags empty, repeated or out of order", ErrCorrupt)
 )
 
 // Header is the metadata that precedes a payload.
@@ -89,6 +100,12 @@ type Header struct {
 	StaleUntil int64
 	// Version is the value's version, for conditional writes; 0 means none.
 	Version uint64
+	// Stamp is the area's invalidation clock as the writer knew it when it wrote the
+	// value, or began the load that produced it (see docs/tags.md); 0 means none.
+	Stamp uint64
+	// Tags are the value's tags; AppendHeader writes them sorted, without
+	// duplicates and without empty tags, and Decode returns them so.
+	Tags []string
 }
 
 // AppendHeader appends the encoding of h to dst and returns the extended slice; the
@@ -96,8 +113,10 @@ type Header struct {
 // written once.
 //
 // AppendHeader never fails: it writes a normalized h that [Decode] accepts. A negative
-// ExpireAt becomes 0 (both are long past), and a StaleUntil that is not positive or is
-// before ExpireAt becomes 0 (either way the stale window is empty).
+// ExpireAt becomes 0 (both are long past), a StaleUntil that is not positive or is
+// before ExpireAt becomes 0 (either way the stale window is empty), and the tags are
+// sorted, without duplicates or empty tags (a sorted copy is made only when they are
+// not so already).
 func AppendHeader(dst []byte, h Header) []byte {
 	h = normalize(h)
 	var flags byte
@@ -113,6 +132,12 @@ func AppendHeader(dst []byte, h Header) []byte {
 	if h.Version != 0 {
 		flags |= flagVersion
 	}
+	if h.Stamp != 0 {
+		flags |= flagStamp
+	}
+	if len(h.Tags) != 0 {
+		flags |= flagTags
+	}
 	dst = append(dst, Magic, FormatVersion, flags)
 	dst = binary.AppendUvarint(dst, uint64(h.ExpireAt))
 	if h.StaleUntil != 0 {
@@ -121,7 +146,44 @@ func AppendHeader(dst []byte, h Header) []byte {
 	if h.Version != 0 {
 		dst = binary.AppendUvarint(dst, h.Version)
 	}
+	if h.Stamp != 0 {
+		dst = binary.AppendUvarint(dst, h.Stamp)
+	}
+	if len(h.Tags) != 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(h.Tags)))
+		for _, t := range h.Tags {
+			dst = binary.AppendUvarint(dst, uint64(len(t)))
+			dst = append(dst, t...)
+		}
+	}
 	return dst
+}
+
+// NormalizeTags returns tags sorted in byte order, without duplicates and without
+// empty tags: tags itself when it is so already, else a new slice.
+func NormalizeTags(tags []string) []string {
+	canonical := true
+	for i, t := range tags {
+		if t == "" || i > 0 && tags[i-1] >= t {
+			canonical = false
+			break
+		}
+	}
+	if canonical {
+		return tags
+	}
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if t != "" {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // normalize returns the form of h that AppendHeader writes.
@@ -130,6 +192,7 @@ func normalize(h Header) Header {
 	if h.StaleUntil <= 0 || h.StaleUntil < h.ExpireAt {
 		h.StaleUntil = 0
 	}
+	h.Tags = NormalizeTags(h.Tags)
 	return h
 }
 
@@ -138,8 +201,8 @@ func normalize(h Header) Header {
 //
 // When maxSize > 0, an envelope longer than maxSize bytes is rejected with
 // [ErrTooLarge] before it is parsed. Other failures wrap [ErrCorrupt] or
-// [ErrUnknownVersion]. Decode never panics, and allocates only to describe an unknown
-// version or an oversized input.
+// [ErrUnknownVersion]. Decode never panics, and allocates only for the tags of a
+// tagged value, and to describe an unknown version or an oversized input.
 func Decode(data []byte, maxSize int) (Header, []byte, error) {
 	if maxSize > 0 && len(data) > maxSize {
 		return Header{}, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), maxSize)
@@ -205,7 +268,57 @@ func decodeFields(flags byte, b []byte) (Header, int, error) {
 		}
 		h.Version, off = version, n
 	}
+	if flags&flagStamp != 0 {
+		stamp, n, err := uvarint(b, off)
+		if err != nil {
+			return Header{}, 0, err
+		}
+		if stamp == 0 {
+			return Header{}, 0, errZero
+		}
+		h.Stamp, off = stamp, n
+	}
+	if flags&flagTags != 0 {
+		tags, n, err := decodeTags(b, off)
+		if err != nil {
+			return Header{}, 0, err
+		}
+		h.Tags, off = tags, n
+	}
 	return h, off, nil
+}
+
+// decodeTags parses the tag list at b[off:] and returns it with the offset just past
+// it.
+func decodeTags(b []byte, off int) ([]string, int, error) {
+	count, off, err := uvarint(b, off)
+	if err != nil {
+		return nil, 0, err
+	}
+	if count == 0 {
+		return nil, 0, errZero
+	}
+	// Each tag takes at least two bytes: checked before allocating.
+	if count > uint64(len(b)-off)/2 {
+		return nil, 0, errTruncated
+	}
+	tags := make([]string, count)
+	for i := range tags {
+		var l uint64
+		if l, off, err = uvarint(b, off); err != nil {
+			return nil, 0, err
+		}
+		if l > uint64(len(b)-off) {
+			return nil, 0, errTruncated
+		}
+		tag := b[off : off+int(l)]
+		if l == 0 || i > 0 && tags[i-1] >= string(tag) {
+			return nil, 0, errTagOrder
+		}
+		tags[i] = string(tag)
+		off += int(l)
+	}
+	return tags, off, nil
 }
 
 // checkStale validates a present StaleUntil against ExpireAt.

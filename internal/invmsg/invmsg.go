@@ -2,9 +2,17 @@
 //
 // Layout: byte 0 is the magic 0xA1, byte 1 the format version (1), byte 2 the kind,
 // then the 16-byte id of the sending instance, then a uvarint sequence number (per
-// sender, starting at 1, for Keys and Flush messages; 0 for Ping), then for Keys a
-// uvarint count and, for each key, a uvarint length and the key's encoded bytes (as
-// the cache's KeyEncoder wrote them, without prefix and area).
+// sender, starting at 1, for every kind but Ping; 0 for Ping), then:
+//
+//   - for Keys, a list: a uvarint count and, for each key, a uvarint length and the
+//     key's encoded bytes (as the cache's KeyEncoder wrote them, without prefix and
+//     area);
+//   - for Tags, the uvarint value of the area's invalidation clock that the tags were
+//     raised to, then the tags as a list;
+//   - for Clear, the uvarint clock value that the area's clear mark was raised to.
+//
+// Tags and Clear came after the first release of the format: a reader that does not
+// know them rejects them as malformed (and drops its L1), so the version stays 1.
 package invmsg
 
 import (
@@ -30,6 +38,12 @@ const (
 	// Ping carries nothing: a sender sees its own pings come back, which proves its
 	// subscription alive.
 	Ping
+	// Tags says that the tags it carries were raised to the clock value it carries:
+	// every entry carrying one of them and stamped earlier is a miss.
+	Tags
+	// Clear says that the area's clear mark was raised to the clock value it
+	// carries: every entry of the area stamped earlier is a miss.
+	Clear
 )
 
 // ErrMalformed reports bytes that are not a message of this format.
@@ -41,6 +55,10 @@ type Message struct {
 	Source [IDLen]byte
 	Seq    uint64
 	Keys   [][]byte
+	// Clock is the clock value of a Tags or Clear message.
+	Clock uint64
+	// Tags are the tags of a Tags message.
+	Tags [][]byte
 }
 
 // Append appends the encoding of m to dst.
@@ -48,25 +66,35 @@ func Append(dst []byte, m *Message) []byte {
 	dst = append(dst, magic, version, byte(m.Kind))
 	dst = append(dst, m.Source[:]...)
 	dst = binary.AppendUvarint(dst, m.Seq)
-	if m.Kind != Keys {
-		return dst
+	switch m.Kind {
+	case Keys:
+		return appendList(dst, m.Keys)
+	case Tags:
+		dst = binary.AppendUvarint(dst, m.Clock)
+		return appendList(dst, m.Tags)
+	case Clear:
+		return binary.AppendUvarint(dst, m.Clock)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(m.Keys)))
-	for _, k := range m.Keys {
+	return dst
+}
+
+func appendList(dst []byte, list [][]byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(list)))
+	for _, k := range list {
 		dst = binary.AppendUvarint(dst, uint64(len(k)))
 		dst = append(dst, k...)
 	}
 	return dst
 }
 
-// Decode parses data. The keys of the result are sub-slices of data.
+// Decode parses data. The keys and tags of the result are sub-slices of data.
 func Decode(data []byte) (Message, error) {
 	var m Message
 	if len(data) < 3+IDLen || data[0] != magic || data[1] != version {
 		return m, ErrMalformed
 	}
 	m.Kind = Kind(data[2])
-	if m.Kind < Keys || m.Kind > Ping {
+	if m.Kind < Keys || m.Kind > Clear {
 		return m, ErrMalformed
 	}
 	copy(m.Source[:], data[3:3+IDLen])
@@ -75,29 +103,38 @@ func Decode(data []byte) (Message, error) {
 	if m.Seq, rest, ok = uvarint(rest); !ok {
 		return m, ErrMalformed
 	}
-	if m.Kind != Keys {
-		if len(rest) != 0 {
-			return m, ErrMalformed
+	switch m.Kind {
+	case Keys:
+		m.Keys, rest, ok = decodeList(rest)
+	case Tags:
+		if m.Clock, rest, ok = uvarint(rest); ok {
+			m.Tags, rest, ok = decodeList(rest)
 		}
-		return m, nil
+	case Clear:
+		m.Clock, rest, ok = uvarint(rest)
 	}
-	n, rest, ok := uvarint(rest)
+	if !ok || len(rest) != 0 {
+		return Message{}, ErrMalformed
+	}
+	return m, nil
+}
+
+// decodeList parses a count and as many length-prefixed byte strings.
+func decodeList(b []byte) ([][]byte, []byte, bool) {
+	n, rest, ok := uvarint(b)
 	if !ok || n > uint64(len(rest)) {
-		return m, ErrMalformed
+		return nil, b, false
 	}
-	m.Keys = make([][]byte, 0, n)
+	list := make([][]byte, 0, n)
 	for range n {
 		var l uint64
 		if l, rest, ok = uvarint(rest); !ok || l > uint64(len(rest)) {
-			return m, ErrMalformed
+			return nil, b, false
 		}
-		m.Keys = append(m.Keys, rest[:l:l])
+		list = append(list, rest[:l:l])
 		rest = rest[l:]
 	}
-	if len(rest) != 0 {
-		return m, ErrMalformed
-	}
-	return m, nil
+	return list, rest, true
 }
 
 func uvarint(b []byte) (uint64, []byte, bool) {

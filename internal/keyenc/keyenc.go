@@ -6,6 +6,16 @@
 // literally; after it, the first unescaped ':' ends the area, and every byte after that
 // is the key, which needs no escaping. So two different (area, key) pairs never share a
 // Redis key under one prefix, and [Parse] recovers both from the full key.
+//
+// The keys of an area's invalidation marks (tags and Clear) are laid out by
+// [AppendMeta] outside that space:
+//
+//	prefix + escape(area) + `\#` + "{" + slot tag + "}" + name
+//
+// A backslash followed by '#' never occurs in escape(area), and no data key has one
+// before its area's ':', so no meta key is a data key of any area, or starts with the
+// prefix of an area's data keys. The lease keys of the load lease share the `\#`
+// (`\#lease:` + key): the '{' after it keeps the two apart.
 package keyenc
 
 import (
@@ -91,4 +101,53 @@ func parseEscaped(rest []byte) (string, []byte, error) {
 		area = append(area, c)
 	}
 	return "", nil, errNoSeparator
+}
+
+// AppendMeta appends the key of the area's meta value name (the invalidation clock, a
+// mark) to dst: prefix + escape(area) + `\#{` + slot tag + "}" + name.
+//
+// The slot tag, escape(area) without its braces ("#" when nothing is left), puts the
+// braces that make Redis Cluster hash only part of a key ("hash tags") into every meta
+// key of the area at the same place: they all share one hash slot, so that one script
+// can read or raise several of them, and a node that loses one loses all. Only a
+// prefix + escape(area) whose first '{' is followed at once by '}' defeats this (Redis
+// then hashes whole keys); see [MetaKeysShareSlot].
+//
+// No meta key is a data key ([Append]) of any area under the same prefix. Read from
+// the end of the prefix, escape(area) is a run of ordinary bytes (neither '\\' nor
+// ':') and of the pairs `\\` and `\:`; a data key's run is followed by ':', a meta
+// key's by `\#`, a pair that escape never writes. So the byte after the run tells the
+// two kinds apart, and the run, which is the area, is read the same way in both. Two
+// meta keys are equal only for the same area and name, since the rest of the key is
+// fixed by the area.
+func AppendMeta(dst []byte, prefix, area, name string) []byte {
+	dst = AppendArea(dst, prefix, area)
+	dst = dst[:len(dst)-1] // the ':' that ends a data key's area
+	start := len(dst) - escapedLen(area)
+	dst = append(dst, '\\', '#', '{')
+	n := len(dst)
+	for _, c := range dst[start : n-3] {
+		if c != '{' && c != '}' {
+			dst = append(dst, c)
+		}
+	}
+	if len(dst) == n {
+		dst = append(dst, '#')
+	}
+	dst = append(dst, '}')
+	return append(dst, name...)
+}
+
+// escapedLen returns the length of escape(area).
+func escapedLen(area string) int {
+	return len(area) + strings.Count(area, `\`) + strings.Count(area, ":")
+}
+
+// MetaKeysShareSlot reports whether the meta keys of area under prefix ([AppendMeta])
+// share one Redis Cluster hash slot: true unless the first '{' of prefix +
+// escape(area) is followed at once by '}'.
+func MetaKeysShareSlot(prefix, area string) bool {
+	head := AppendArea(nil, prefix, area)
+	i := strings.IndexByte(string(head), '{')
+	return i < 0 || i+1 >= len(head) || head[i+1] != '}'
 }

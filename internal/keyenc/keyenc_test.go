@@ -3,7 +3,10 @@ package keyenc
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/accelerator-go/accelerator/internal/slot"
 )
 
 func TestAppend(t *testing.T) {
@@ -173,6 +176,108 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := Parse(full, "app:"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestAppendMeta(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		prefix, area, name string
+		want               string
+	}{
+		{"app:", "users", "clock", `app:users\#{users}clock`},
+		{"app:", "users", "tag:user:42", `app:users\#{users}tag:user:42`},
+		{"p", "a:b", "clear", `pa\:b\#{a\:b}clear`},
+		{"p", `a\b`, "clock", `pa\\b\#{a\\b}clock`},
+		{"p", "{x}", "clock", `p{x}\#{x}clock`},
+		{"p", "{}", "clock", `p{}\#{#}clock`},
+		{"", "", "clock", `\#{#}clock`},
+	}
+	for _, tt := range tests {
+		got := AppendMeta([]byte("dst|"), tt.prefix, tt.area, tt.name)
+		if string(got) != "dst|"+tt.want {
+			t.Errorf("AppendMeta(%q, %q, %q) = %q, want %q", tt.prefix, tt.area, tt.name, got, "dst|"+tt.want)
+		}
+	}
+}
+
+// words returns every string of at most n bytes over alphabet.
+func words(alphabet string, n int) []string {
+	out := []string{""}
+	last := []string{""}
+	for range n {
+		var next []string
+		for _, w := range last {
+			for i := range len(alphabet) {
+				next = append(next, w+alphabet[i:i+1])
+			}
+		}
+		out = append(out, next...)
+		last = next
+	}
+	return out
+}
+
+// TestMetaKeysAreNotDataKeys checks, over every area, key and name of up to three
+// bytes drawn from the bytes that matter to the layout, that no meta key is a data key
+// of any area, that no meta key starts with an area's data-key prefix (what
+// server-assisted invalidation tracks), and that two meta keys are equal only for the
+// same area and name.
+func TestMetaKeysAreNotDataKeys(t *testing.T) {
+	t.Parallel()
+	ws := words(`a\:#{}`, 3)
+	for _, prefix := range []string{"", "p:", `\`, "{"} {
+		data := make(map[string]bool)
+		var areaPrefixes []string
+		for _, area := range ws {
+			areaPrefixes = append(areaPrefixes, string(AppendArea(nil, prefix, area)))
+			for _, key := range ws {
+				data[string(Append(nil, prefix, area, []byte(key)))] = true
+			}
+		}
+		meta := make(map[string][2]string)
+		for _, area := range ws {
+			for _, name := range ws {
+				m := string(AppendMeta(nil, prefix, area, name))
+				if data[m] {
+					t.Fatalf("prefix %q: meta key %q of area %q, name %q is a data key", prefix, m, area, name)
+				}
+				if was, ok := meta[m]; ok {
+					t.Fatalf("prefix %q: meta key %q of area %q, name %q is also that of area %q, name %q", prefix, m, area, name, was[0], was[1])
+				}
+				meta[m] = [2]string{area, name}
+				for _, ap := range areaPrefixes {
+					if strings.HasPrefix(m, ap) {
+						t.Fatalf("prefix %q: meta key %q starts with the data-key prefix %q", prefix, m, ap)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMetaKeysShareASlot checks that the meta keys of an area hash to one Redis
+// Cluster slot whenever MetaKeysShareSlot says so, and that it says so for every
+// prefix and area without "{}".
+func TestMetaKeysShareASlot(t *testing.T) {
+	t.Parallel()
+	ws := words(`a\:{}`, 3)
+	for _, prefix := range []string{"", "app:", "{app}:", "{", "}", "a{b"} {
+		for _, area := range ws {
+			share := MetaKeysShareSlot(prefix, area)
+			if !strings.Contains(prefix+area, "{}") && !share {
+				t.Errorf("MetaKeysShareSlot(%q, %q) = false without \"{}\"", prefix, area)
+			}
+			if !share {
+				continue
+			}
+			want := slot.Of(string(AppendMeta(nil, prefix, area, "clock")))
+			for _, name := range []string{"clear", "tag:", "tag:{x}", "tag:}", "tag:user:42"} {
+				if got := slot.Of(string(AppendMeta(nil, prefix, area, name))); got != want {
+					t.Fatalf("prefix %q, area %q: %q is in slot %d, the clock in %d", prefix, area, name, got, want)
+				}
+			}
 		}
 	}
 }

@@ -169,6 +169,13 @@ func (cs *calls[K, R]) detach(key K) {
 	cs.mu.Unlock()
 }
 
+// detachAll unregisters every call in flight.
+func (cs *calls[K, R]) detachAll() {
+	cs.mu.Lock()
+	clear(cs.m)
+	cs.mu.Unlock()
+}
+
 func (cs *calls[K, R]) len() int {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -310,6 +317,9 @@ func (g *Group[K, R]) Start(ctx context.Context, key K, job Job[R]) bool {
 // Forget detaches the load of key in flight, if any: the callers that joined it still
 // get its result, and the next caller starts a new load.
 func (g *Group[K, R]) Forget(key K) { g.calls.detach(key) }
+
+// ForgetAll detaches every load in flight, as Forget does one.
+func (g *Group[K, R]) ForgetAll() { g.calls.detachAll() }
 
 // InFlight returns the number of keys with a load in flight.
 func (g *Group[K, R]) InFlight() int { return g.calls.len() }
@@ -515,5 +525,12 @@ func (g *Shared[K, R]) release(c *sharedCall[R]) {
 func (g *Shared[K, R]) Forget(key K) {
 	g.mu.Lock()
 	delete(g.m, key)
+	g.mu.Unlock()
+}
+
+// ForgetAll detaches every read in flight, as Forget does one.
+func (g *Shared[K, R]) ForgetAll() {
+	g.mu.Lock()
+	clear(g.m)
 	g.mu.Unlock()
 }

@@ -199,10 +199,19 @@ func TestStartDoesNotWaitAndDeduplicates(t *testing.T) {
 	})
 }
 
-// A caller that comes after Forget must not be handed the result of a load that began
-// before it: that is what lets a write hide the loads it overtook.
+// A caller that comes after Forget (or ForgetAll) must not be handed the result of a
+// load that began before it: that is what lets a write hide the loads it overtook.
 func TestForgetDetachesTheLoadInFlight(t *testing.T) {
 	t.Parallel()
+	for name, forget := range map[string]func(*Group[string, int]){
+		"Forget":    func(g *Group[string, int]) { g.Forget("k") },
+		"ForgetAll": func(g *Group[string, int]) { g.ForgetAll() },
+	} {
+		t.Run(name, func(t *testing.T) { testForgetDetaches(t, forget) })
+	}
+}
+
+func testForgetDetaches(t *testing.T, forget func(*Group[string, int])) {
 	synctest.Test(t, func(t *testing.T) {
 		var g Group[string, int]
 		var version atomic.Int32
@@ -218,7 +227,7 @@ func TestForgetDetachesTheLoadInFlight(t *testing.T) {
 		go func() { r, _, _ := g.Do(context.Background(), "k", j); early <- r }()
 		synctest.Wait()
 		version.Store(1)
-		g.Forget("k")
+		forget(&g)
 		late := make(chan int)
 		go func() {
 			r, _, shared := g.Do(context.Background(), "k", j)
@@ -349,6 +358,15 @@ func TestSharedReadPanicReachesEveryCallerAsAnError(t *testing.T) {
 
 func TestSharedForgetDetachesTheReadInFlight(t *testing.T) {
 	t.Parallel()
+	for name, forget := range map[string]func(*Shared[string, int]){
+		"Forget":    func(g *Shared[string, int]) { g.Forget("k") },
+		"ForgetAll": func(g *Shared[string, int]) { g.ForgetAll() },
+	} {
+		t.Run(name, func(t *testing.T) { testSharedForgetDetaches(t, forget) })
+	}
+}
+
+func testSharedForgetDetaches(t *testing.T, forget func(*Shared[string, int])) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		var n atomic.Int32
@@ -361,7 +379,7 @@ func TestSharedForgetDetachesTheReadInFlight(t *testing.T) {
 		})
 		go g.Do(context.Background(), "k")
 		synctest.Wait()
-		g.Forget("k")
+		forget(g)
 		r, _, joined := g.Do(context.Background(), "k")
 		if joined || r != 1 {
 			t.Fatalf("Do after Forget = %d (shared %v), want a read of its own", r, joined)
