@@ -165,12 +165,16 @@ func TestLeaseOneLoadPerClusterForAColdKey(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	var loads atomic.Int32
+	caches := make([]*accelerator.Cache[string, string], 4)
 	ld := accelerator.LoaderFunc[string, string](func(ctx context.Context, key string) (string, bool, error) {
 		loads.Add(1)
-		time.Sleep(50 * time.Millisecond) // a query: long enough for every instance to miss
+		// The query ends once every other instance waits on the lease, so that all
+		// of them miss before the value lands.
+		if !waitUntil(waitTimeout, func() bool { return sumMetrics(caches).LeaseWaits >= 3 }) {
+			t.Errorf("after %v, %d other instances wait on the lease, want 3", waitTimeout, sumMetrics(caches).LeaseWaits)
+		}
 		return "value of " + key, true, nil
 	})
-	caches := make([]*accelerator.Cache[string, string], 4)
 	for i := range caches {
 		caches[i] = newCache(t, leaseOptions("lease-cold", newRemote(t, srv.URL()), ld))
 	}
@@ -299,10 +303,7 @@ func TestLeaseHolderKilledMidLoad(t *testing.T) {
 // leaseHolderChild is the child process: it takes the lease of the cold key, says
 // so, and blocks in its loader until it is killed.
 func leaseHolderChild(t *testing.T, url string) {
-	go func() {
-		time.Sleep(waitTimeout) // never outlive a parent that died
-		os.Exit(3)
-	}()
+	time.AfterFunc(waitTimeout, func() { os.Exit(3) }) // never outlive a parent that died
 	opts := leaseOptions("lease-kill", newRemote(t, url), accelerator.LoaderFunc[string, string](
 		func(ctx context.Context, key string) (string, bool, error) {
 			fmt.Println(leaseChildMark)

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/accelerator-go/accelerator"
 	"github.com/accelerator-go/accelerator/internal/redistest"
@@ -184,14 +183,15 @@ func TestGetAndMGetShareLoads(t *testing.T) {
 					}
 				})
 			}
-			// The Gets wait on the MGet's load: none may reach the loader.
-			time.Sleep(20 * time.Millisecond)
-			if n := src.calls.Load(); n != 0 {
-				t.Fatalf("%d Gets called the loader while an MGet was loading their keys", n)
-			}
+			// The Gets have missed L1 while the MGet's load is held: they must join
+			// it, and none may reach the loader, before or after the load ends.
+			waitFor(t, "the Gets' L1 misses", func() bool { return c.MetricsSnapshot().LocalMisses >= 103 })
 			close(src.gate)
 			wg.Wait()
 			gets.Wait()
+			if n := src.calls.Load(); n != 0 {
+				t.Fatalf("%d Gets called the loader while an MGet was loading their keys", n)
+			}
 			if m := c.MetricsSnapshot(); m.SharedLoads != 3 {
 				t.Fatalf("SharedLoads = %d, want 3", m.SharedLoads)
 			}
