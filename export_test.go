@@ -14,3 +14,9 @@ func WeakenProtocol[K comparable, V any](c *Cache[K, V], noDetach, noWriteLock b
 	}
 	c.c.weak = w
 }
+
+// WeakenSharedReads lets readers of a key share an L2 read while a write of the key is
+// in flight, for the test that shows why they must not.
+func WeakenSharedReads[K comparable, V any](c *Cache[K, V]) {
+	c.c.weak |= weakSharedReadsInWrites
+}

@@ -62,7 +62,29 @@ const (
 	// weakNoWriteLock lets writes of one key run concurrently, and installs their
 	// values in L1 without looking at the generation.
 	weakNoWriteLock
+	// weakSharedReadsInWrites lets readers share an L2 read while a write of the key
+	// is in flight.
+	weakSharedReadsInWrites
 )
+
+// writing reports whether key's stripe is held: a write of the key (or of a key that
+// shares its stripe) is in flight, or a fill is installing. A reader then reads L2 on
+// its own instead of sharing a read. A shared read registered while a write is in
+// flight may have read Redis before the write's value landed; the write detaches it
+// only when it ends, so a reader that started after another reader had got the new
+// value could join it and get the old one (seen by the checker in ModeRemote under
+// load). Reading alone costs a GET per reader, during writes only.
+func (c *cache[K, V]) writing(key K) bool {
+	if c.weak&weakSharedReadsInWrites != 0 {
+		return false
+	}
+	s := stripeOf(c.stripes, key)
+	if !s.mu.TryLock() {
+		return true
+	}
+	s.mu.Unlock()
+	return false
+}
 
 // fillGuard is what a fill captured before it read L2 or the source: the L1 epoch, the
 // key's generation, and what L2 held. The fill loses to anything that changed since.

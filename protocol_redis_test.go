@@ -401,3 +401,85 @@ func TestReadAfterAReadOfTheNewValueNeverSeesTheOldOne(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A reader that starts after another reader got a write's new value never gets the
+// old one from a shared L2 read. A shared read registered while the write was in
+// flight read Redis before the value landed; the write detached it only when it
+// ended, so a reader could join it after another had read the new value (seen by the
+// checker in ModeRemote under load). Readers now read alone while a write of the key
+// is in flight; WeakenSharedReads turns that off, and the reader joins the held read.
+func TestReadAfterANewValueDoesNotJoinAnOlderSharedRead(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, weak := range []bool{false, true} {
+		for _, mode := range []accelerator.Mode{accelerator.ModeRemote, accelerator.ModeBoth} {
+			t.Run(fmt.Sprintf("%v/weakened=%v", mode, weak), func(t *testing.T) {
+				r := &gatedRemote{Remote: newRemote(t, srv.URL())}
+				area := fmt.Sprintf("sharedold-%v-%v", mode, weak)
+				c := newCache(t, accelerator.Options[string, string]{Area: area, Mode: mode, Remote: r})
+				if weak {
+					accelerator.WeakenSharedReads(c)
+				}
+				seed := newCache(t, accelerator.Options[string, string]{Area: area, Mode: accelerator.ModeRemote, Remote: newRemote(t, srv.URL())})
+				ctx := context.Background()
+				if err := seed.Set(ctx, "k", "old"); err != nil {
+					t.Fatal(err)
+				}
+				// The write holds the key, and is held before its value reaches Redis.
+				before, after := r.hold(&r.holdSet), r.hold(&r.holdSetLast)
+				written := make(chan error, 1)
+				go func() { written <- c.Set(ctx, "k", "new") }()
+				<-before.entered
+				// A reader's L2 read reads "old" and is held before it answers.
+				held := r.hold(&r.holdGet)
+				first := make(chan string, 1)
+				go func() { v, _, _ := c.Get(ctx, "k"); first <- v }()
+				<-held.entered
+				// The write's value lands in Redis; the write is held before it ends.
+				close(before.release)
+				<-after.entered
+				// Two readers, one after the other, while the write is still in flight.
+				got := make(chan string, 2)
+				go func() {
+					for range 2 {
+						v, _, _ := c.Get(ctx, "k")
+						got <- v
+					}
+				}()
+				// Weakened, the first reader joins the held read and waits for it: that
+				// wait is what the test sees, and any bound shows it.
+				wait := waitTimeout
+				if weak {
+					wait = 200 * time.Millisecond
+				}
+				var reads []string
+				for len(reads) < 2 {
+					select {
+					case v := <-got:
+						reads = append(reads, v)
+						continue
+					case <-time.After(wait):
+					}
+					reads = append(reads, "(waiting: joined the held read)", "")
+				}
+				close(held.release)
+				close(after.release)
+				if err := <-written; err != nil {
+					t.Fatal(err)
+				}
+				if v := <-first; v != "old" && v != "new" {
+					t.Fatalf("the held reader got %q", v)
+				}
+				ok := reads[0] == "new" && reads[1] == "new"
+				if weak {
+					if ok {
+						t.Fatalf("with shared reads during writes, the readers got %q: the test no longer forces the race", reads)
+					}
+					return
+				}
+				if !ok {
+					t.Fatalf("readers after the write's value landed got %q, want the new value", reads)
+				}
+			})
+		}
+	}
+}

@@ -117,9 +117,15 @@ func (c *cache[K, V]) dropRemoteRead(rr *remoteRead[V], data []byte) {
 }
 
 // readRemote reads key from L2, sharing the read with the readers of key that miss L1
-// at the same time. A reader that joined a read whose leader gave up reads again.
-func (c *cache[K, V]) readRemote(ctx context.Context, key K) (remoteRead[V], error) {
-	rr, err, shared := c.remoteReads.Do(ctx, key)
+// at the same time, unless a write of the key is in flight (writing). A reader that
+// joined a read whose leader gave up reads again.
+func (c *cache[K, V]) readRemote(ctx context.Context, key K) (rr remoteRead[V], err error) {
+	var shared bool
+	if c.writing(key) {
+		rr, err = c.readKey(ctx, key)
+	} else {
+		rr, err, shared = c.remoteReads.Do(ctx, key)
+	}
 	if shared && err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
 		rr, err = c.readKey(ctx, key)
 	}
